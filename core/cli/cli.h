@@ -1,0 +1,35 @@
+/* The adarank-cl command line: shared declarations of the subcommands. */
+#ifndef ADARANK_CLI_H
+#define ADARANK_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "adarank/adarank.h"
+
+/* Exit codes, documented in README.md; scripts may rely on them. */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILURE = 1,     /* an internal error or a failed check (e.g. a benchmark target) */
+    CLI_EXIT_USAGE = 2,       /* bad command line */
+    CLI_EXIT_BAD_INPUT = 3,   /* a file or value the user gave is malformed or inconsistent */
+    CLI_EXIT_DEVICE = 4,      /* OpenCL, CLBlast or device memory failure */
+    CLI_EXIT_INTERRUPTED = 5, /* stopped by SIGINT/SIGTERM after saving what could be saved */
+};
+
+/* Maps a library status to the exit code that names its class. */
+int cli_exit_for_status(enum ar_status status);
+
+/* Prints "adarank-cl: <what>: <ctx message>" and returns the matching exit code. */
+int cli_report(struct ar_ctx *ctx, enum ar_status status, const char *what);
+
+/* Opens a context on the device named by --device (NULL: $ADARANK_DEVICE / default).
+ * On failure prints the reason and returns NULL with *exit_code set. */
+struct ar_ctx *cli_open_context(const char *device, int *exit_code);
+
+/* Subcommands: argv[0] is the subcommand's name. */
+int cli_devices(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+int cli_tune(int argc, char **argv);
+
+#endif

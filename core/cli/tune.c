@@ -1,0 +1,7 @@
+#include "cli.h"
+
+int cli_tune(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    return CLI_EXIT_FAILURE;
+}

@@ -1,0 +1,6 @@
+#include "adarank/version.h"
+
+const char *ar_version(void)
+{
+    return ADARANK_VERSION;
+}

@@ -1,0 +1,32 @@
+/* Matrix products. Every GEMM of adarank goes through here, and from here through CLBlast.
+ *
+ * Row-major throughout (the layout of PyTorch and of safetensors):
+ *     C (m, n) = alpha · op(A) · op(B) + beta · C
+ * with op(A) (m, k) and op(B) (k, n); lda/ldb/ldc are row strides in floats of the matrices as
+ * stored (so A stored (k, m) when trans_a). Each call is enqueued on the context's queue.
+ */
+#ifndef ADARANK_BLAS_H
+#define ADARANK_BLAS_H
+
+#include "memory.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
+                       float alpha, struct ar_mem a, size_t lda, struct ar_mem b, size_t ldb,
+                       float beta, struct ar_mem c, size_t ldc);
+
+/* `batch` products; operand i starts stride_x floats after operand i-1. */
+enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
+                                       size_t n, size_t k, float alpha, struct ar_mem a,
+                                       size_t lda, size_t stride_a, struct ar_mem b, size_t ldb,
+                                       size_t stride_b, float beta, struct ar_mem c, size_t ldc,
+                                       size_t stride_c, size_t batch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
