@@ -32,4 +32,8 @@ int cli_devices(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_tune(int argc, char **argv);
 
+/* `bench` sub-benchmarks, dispatched from bench.c (argv[0] is the benchmark's name). */
+int cli_bench_gemm(int argc, char **argv);
+int cli_bench_lora(int argc, char **argv);
+
 #endif
