@@ -9,5 +9,6 @@
 #include "blas.h"
 #include "lora.h"
 #include "adamw.h"
+#include "arena.h"
 
 #endif
