@@ -1,0 +1,127 @@
+/* A pretrained transformer with gated LoRA adapters, on one device.
+ *
+ * The frozen base lives once on the device and never gets a gradient; every trainable tensor
+ * (LoRA factors, gates, the task head) is a slice of one flat arena (arena.h), so the optimizer,
+ * clipping, checkpoints and a data-parallel allreduce each see one range.
+ *
+ * Every linear map of the base is an ar_lora_layer; an adapted *module* is one member of such a
+ * layer, named as PEFT names it inside the transformers class being wrapped, e.g.
+ * "bert.encoder.layer.3.attention.self.query". Modules are listed in model order (layer by layer,
+ * in forward order within a layer), which is the row order of every heatmap and of the metrics.
+ *
+ * Dimension legend: B batch, T time, C hidden, L layers, R allocated LoRA rank, V classes.
+ */
+#ifndef ADARANK_MODEL_H
+#define ADARANK_MODEL_H
+
+#include "arena.h"
+#include "lora.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum ar_arch {
+    AR_ARCH_BERT,    /* BERT and RoBERTa encoders (RoBERTa: positions offset by pad_id + 1) */
+    AR_ARCH_GPT2,
+    AR_ARCH_LLAMA,
+};
+
+enum ar_hidden_act { AR_HIDDEN_ACT_GELU, AR_HIDDEN_ACT_GELU_TANH, AR_HIDDEN_ACT_SILU };
+
+/* What config.json says, validated (model_config.c). */
+struct ar_model_config {
+    enum ar_arch arch;
+    char model_type[32]; /* "bert", "roberta", "gpt2", "llama" */
+    int vocab_size;
+    int hidden_size;
+    int num_layers;
+    int num_heads;
+    int num_kv_heads; /* = num_heads except for grouped-query Llama */
+    int intermediate_size;
+    int max_positions;
+    int type_vocab_size; /* 0 when the model has no token types */
+    int pad_token_id;
+    float norm_eps;
+    float rope_theta;
+    bool tie_word_embeddings;
+    enum ar_hidden_act hidden_act;
+};
+
+/* Reads and validates a config.json; err gets "PATH: key: what is wrong". */
+enum ar_status ar_model_config_load(const char *path, struct ar_model_config *out, char *err,
+                                    size_t err_size);
+
+enum ar_task {
+    AR_TASK_SEQ_CLS, /* sequence classification: pooled [CLS] → classifier (PEFT SEQ_CLS) */
+};
+
+struct ar_model_options {
+    enum ar_task task;
+    int num_labels;
+    /* LoRA targets as PEFT names them: a comma-separated list of module-name suffixes
+     * ("query,value", "c_attn", "q_proj,v_proj") or "all-linear". */
+    const char *target_modules;
+    int rank;          /* allocated rank R of every adapted module (r_max for adaptive methods) */
+    float lora_alpha;
+    float lora_dropout;
+    bool use_rslora;   /* scale = alpha/sqrt(r) instead of alpha/r */
+    float hidden_dropout; /* dropout on hidden states during training (config's is ignored) */
+    int max_batch, max_time; /* workspace sizes */
+    uint64_t seed;     /* LoRA init (PEFT: A Kaiming-uniform(a=√5), B = 0), head init, dropout */
+};
+
+struct ar_model_options ar_model_default_options(void);
+
+/* One adapted linear map. Its tensors are at these offsets (in floats) of every arena region
+ * (param, grad, m, v): members of one ar_lora_layer group are stacked in one arena slice, as
+ * lora.h lays them out, so a module is an offset, not a slice of its own. */
+struct ar_model_module {
+    const char *name; /* PEFT module path */
+    int layer;        /* transformer layer index */
+    int in, out, rank;
+    float scale;
+    size_t a_off;    /* (R, in)  lora_A */
+    size_t b_off;    /* (out, R) lora_B */
+    size_t gate_off; /* (R) g */
+    float *mask; /* (R) host copy of the active-rank mask m; ar_model_sync_masks uploads it */
+};
+
+struct ar_model;
+
+/* Loads config.json, model.safetensors (or the sharded index) and sets up adapters and head.
+ * A tensor missing or of the wrong shape is AR_STATUS_BAD_FORMAT naming it and both shapes. */
+enum ar_status ar_model_load(struct ar_ctx *ctx, const char *model_dir,
+                             const struct ar_model_options *opts, struct ar_model **out);
+void ar_model_free(struct ar_model *model); /* NULL is fine */
+
+const struct ar_model_config *ar_model_config(const struct ar_model *model);
+struct ar_arena *ar_model_arena(struct ar_model *model);
+int ar_model_module_count(const struct ar_model *model);
+struct ar_model_module *ar_model_module(struct ar_model *model, int i);
+enum ar_status ar_model_sync_masks(struct ar_model *model);
+
+/* One padded batch on the host: B rows of T tokens. */
+struct ar_batch {
+    int batch, time;
+    const int32_t *ids;       /* (B, T) */
+    const int32_t *type_ids;  /* (B, T) or NULL */
+    const int32_t *attn_mask; /* (B, T) 1 = token, 0 = padding */
+    const int32_t *labels;    /* (B) */
+};
+
+/* Forward to the loss; *loss receives the mean cross-entropy over the batch. `training` turns on
+ * dropout, drawn from (seed, step). */
+enum ar_status ar_model_forward(struct ar_model *model, const struct ar_batch *batch,
+                                bool training, uint64_t step, float *loss);
+/* Backward of the last forward; accumulates (+=) into the arena's gradient region, each
+ * example's loss weighted by loss_scale (1 for a plain mean; 1/k for k accumulated batches). */
+enum ar_status ar_model_backward(struct ar_model *model, float loss_scale);
+/* The last forward's logits (B, V) on the host. */
+enum ar_status ar_model_logits(struct ar_model *model, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
