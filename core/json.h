@@ -39,7 +39,7 @@ struct ar__json_node {
     bool is_int;
     size_t count;
     struct ar__json_node **items;
-    const char **keys;     /* objects only: decoded, NUL-terminated */
+    const char **keys; /* objects only: decoded, NUL-terminated */
     const size_t *key_lens;
 };
 
@@ -66,5 +66,37 @@ bool ar__json_has_duplicate_keys(const struct ar__json_node *obj, const char **d
 
 /* Reads a whole file and parses it; on failure err holds "PATH: ..." */
 struct ar__json_doc *ar__json_parse_file(const char *path, char *err, size_t err_size);
+
+/* ---- numbers in the C locale (json_write.c) ----------------------------------------------
+ * strtod and printf follow setlocale(), and the GTK app sets the user's locale, where the
+ * decimal point may be a comma: JSON numbers are converted through these instead. */
+double ar__json_strtod(const char *text, char **end);
+/* snprintf of one double with a single conversion like "%.9g", always with a '.' point. */
+int ar__json_format_double(char *out, size_t size, const char *fmt, double v);
+
+/* ---- a small writer (json_write.c) --------------------------------------------------------
+ * A growable, NUL-terminated buffer. Out of memory is sticky: later appends do nothing and the
+ * caller checks `oom` once at the end. Separators are the caller's, helped by ar__json_comma:
+ *     ar__json_put(&b, "{"); ar__json_write_key(&b, "r"); ar__json_write_int(&b, 8);
+ *     ar__json_write_key(&b, "name"); ar__json_write_string(&b, "q"); ar__json_put(&b, "}");
+ * gives {"r":8,"name":"q"}. Strings are escaped (quotes, backslash, control characters) and
+ * otherwise passed through: the caller gives valid UTF-8. */
+struct ar__json_buf {
+    char *data; /* NULL until the first append */
+    size_t len, cap;
+    bool oom;
+};
+
+void ar__json_buf_free(struct ar__json_buf *b);              /* and resets it to empty */
+void ar__json_put(struct ar__json_buf *b, const char *text); /* raw text */
+void ar__json_put_n(struct ar__json_buf *b, const char *text, size_t n);
+/* Appends ',' unless the buffer is empty or ends with '{', '[' or ':'. */
+void ar__json_comma(struct ar__json_buf *b);
+void ar__json_write_string(struct ar__json_buf *b, const char *s);
+void ar__json_write_string_n(struct ar__json_buf *b, const char *s, size_t len);
+void ar__json_write_key(struct ar__json_buf *b, const char *key); /* comma, "key": */
+void ar__json_write_int(struct ar__json_buf *b, int64_t v);
+void ar__json_write_double(struct ar__json_buf *b, double v); /* 17 digits; NaN/inf -> null */
+void ar__json_write_float(struct ar__json_buf *b, float v);   /* 9 digits; NaN/inf -> null */
 
 #endif

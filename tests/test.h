@@ -87,6 +87,16 @@ static inline double test_tolerance(double k, double scale)
     return 8.0 * FLT_EPSILON * sqrt(k + 1.0) * scale;
 }
 
+/* Kernels that call OpenCL built-in functions inherit their allowed error on top of the policy
+ * above: the OpenCL 1.2 specification (section 7.4, table 7.1, full profile) allows exp and log
+ * 3 ulp, tanh 5 ulp, erf 16 ulp, rsqrt 2 ulp and division 2.5 ulp. A result computed through such
+ * calls gets `ulps` = the largest allowance in its chain, in float32 ulps (≤ eps32·|value|) of the
+ * scale. */
+static inline double test_tolerance_ulp(double k, double ulps, double scale)
+{
+    return test_tolerance(k, scale) + ulps * FLT_EPSILON * scale;
+}
+
 static inline double test_max_abs(const double *x, size_t n)
 {
     double m = 0;

@@ -31,6 +31,9 @@ struct ar_ctx *cli_open_context(const char *device, int *exit_code);
 int cli_devices(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_tune(int argc, char **argv);
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_heatmap(int argc, char **argv); /* with cairo only */
 
 /* `bench` sub-benchmarks, dispatched from bench.c (argv[0] is the benchmark's name). */
 int cli_bench_gemm(int argc, char **argv);

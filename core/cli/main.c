@@ -20,7 +20,12 @@ static int cli_version(int argc, char **argv)
 static const struct command commands[] = {
     {"devices", cli_devices, "list OpenCL platforms and devices"},
     {"bench", cli_bench, "measure GEMM and gated-LoRA throughput against references"},
+    {"train", cli_train, "fine-tune a checkpoint with LoRA adapters on a data file"},
+    {"eval", cli_eval, "evaluate a checkpoint with a trained adapter on a data file"},
     {"tune", cli_tune, "tune CLBlast for a device and store the parameters"},
+#ifdef ADARANK_WITH_CAIRO
+    {"heatmap", cli_heatmap, "draw a run's rank heatmap and curves as a PNG"},
+#endif
     {"version", cli_version, "print the version"},
 };
 

@@ -7,8 +7,23 @@
 #include "device.h"
 #include "memory.h"
 #include "blas.h"
+#include "tuning.h"
 #include "lora.h"
 #include "adamw.h"
 #include "arena.h"
+#include "model.h"
+#include "metrics.h"
+#include "peft.h"
+#include "tensorboard.h"
+#include "ops.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+#include "dataset.h"
+#include "train.h"
+#include "method.h"
+
+#ifdef ADARANK_WITH_CAIRO /* set by the build when the library has the charts (cairo) */
+#include "render.h"
+#endif
 
 #endif

@@ -9,6 +9,20 @@
  * "bert.encoder.layer.3.attention.self.query". Modules are listed in model order (layer by layer,
  * in forward order within a layer), which is the row order of every heatmap and of the metrics.
  *
+ * BERT/RoBERTa (AR_ARCH_BERT, core/model_bert.c): per layer the query, key and value projections
+ * are one lora group (G = 3, W stacked (3C, C)); attention.output.dense, intermediate.dense and
+ * output.dense are groups of one. Targets follow PEFT's matching: a module is adapted when its
+ * path equals a target or ends with "." + target, so "dense" also adapts BERT's frozen
+ * "bert.pooler.dense" (listed last, with layer = L), as PEFT does; "all-linear" adapts every
+ * linear of the base, never the classification head. A member of the q/k/v group that is not a
+ * target gets A = B = g = m = 0 in its group's slices: its output and gradients are exactly 0.
+ * Arena slices are per group: "<group>.lora_A" (G·R, in), "<group>.lora_B" (G, out, R) and
+ * "<group>.gate" (G·R), the group being the module path, or "….attention.self.qkv" for q/k/v.
+ * The head is trained whole, as PEFT's modules_to_save: BERT's classifier (V, C) on the pooled
+ * [CLS] (arena "classifier.weight", "classifier.bias"); RoBERTa's RobertaClassificationHead
+ * ("classifier.dense.*", "classifier.out_proj.*"). A head in the checkpoint is loaded, else it is
+ * initialised like transformers: weights N(0, 0.02²) drawn from the seed, biases 0.
+ *
  * Dimension legend: B batch, T time, C hidden, L layers, R allocated LoRA rank, V classes.
  */
 #ifndef ADARANK_MODEL_H
@@ -60,14 +74,15 @@ struct ar_model_options {
     enum ar_task task;
     int num_labels;
     /* LoRA targets as PEFT names them: a comma-separated list of module-name suffixes
-     * ("query,value", "c_attn", "q_proj,v_proj") or "all-linear". */
+     * ("query,value", "c_attn", "q_proj,v_proj") or "all-linear". NULL, "" or rank 0: no
+     * adapters, only the head trains. A target that matches nothing is an error (as in PEFT). */
     const char *target_modules;
     int rank;          /* allocated rank R of every adapted module (r_max for adaptive methods) */
     float lora_alpha;
     float lora_dropout;
     bool use_rslora;   /* scale = alpha/sqrt(r) instead of alpha/r */
     float hidden_dropout; /* dropout on hidden states during training (config's is ignored) */
-    int max_batch, max_time; /* workspace sizes */
+    int max_batch, max_time; /* workspace sizes; max_time ≤ the model's positions */
     uint64_t seed;     /* LoRA init (PEFT: A Kaiming-uniform(a=√5), B = 0), head init, dropout */
 };
 
@@ -107,18 +122,26 @@ struct ar_batch {
     const int32_t *ids;       /* (B, T) */
     const int32_t *type_ids;  /* (B, T) or NULL */
     const int32_t *attn_mask; /* (B, T) 1 = token, 0 = padding */
-    const int32_t *labels;    /* (B) */
+    const int32_t *labels;    /* (B), a label < 0 is ignored; NULL: forward without a loss */
 };
 
-/* Forward to the loss; *loss receives the mean cross-entropy over the batch. `training` turns on
- * dropout, drawn from (seed, step). */
+/* Forward to the loss; *loss receives the mean cross-entropy over the batch's counted rows (NaN
+ * without labels; loss may be NULL). `training` turns on dropout (hidden_dropout on the embedding
+ * output, both residual branches and the head's input; lora_dropout inside the adapters), drawn
+ * from (seed, step). batch ≤ max_batch and time ≤ max_time (dynamic padding); ids, types and
+ * positions outside their tables are AR_STATUS_INVALID_ARGUMENT naming the row and column. */
 enum ar_status ar_model_forward(struct ar_model *model, const struct ar_batch *batch,
                                 bool training, uint64_t step, float *loss);
-/* Backward of the last forward; accumulates (+=) into the arena's gradient region, each
- * example's loss weighted by loss_scale (1 for a plain mean; 1/k for k accumulated batches). */
+/* Backward of the last forward (which needs labels); accumulates (+=) into the arena's gradient
+ * region the gradient of loss_scale × (mean loss) (1 for a plain mean; 1/k for k accumulated
+ * batches). */
 enum ar_status ar_model_backward(struct ar_model *model, float loss_scale);
 /* The last forward's logits (B, V) on the host. */
 enum ar_status ar_model_logits(struct ar_model *model, float *out);
+/* The last forward's final hidden states (B, T, C) (transformers' last_hidden_state) and the
+ * pooled [CLS] (B, C) (BERT's pooler_output; RoBERTa: tanh of the head's dense), on the host. */
+enum ar_status ar_model_hidden_state(struct ar_model *model, float *out);
+enum ar_status ar_model_pooled_output(struct ar_model *model, float *out);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,10 @@
  * Integer tensors (token ids, labels) use the same (cl_mem, offset) view as floats: both are
  * 4-byte elements, and offsets count elements. Backward ops overwrite their output unless they
  * take an `accumulate` flag.
+ *
+ * Bad arguments (n ≤ 0, c ≤ 0, a missing required buffer, an out-of-range option) return
+ * AR_STATUS_INVALID_ARGUMENT with a message naming the function and the operand; flat element
+ * counts must stay below 2^31 (the kernels index with 32-bit ids).
  */
 #ifndef ADARANK_OPS_H
 #define ADARANK_OPS_H
@@ -68,7 +72,9 @@ enum ar_status ar_activation_backward(struct ar_ctx *ctx, enum ar_activation act
                                       struct ar_mem x, struct ar_mem dy, struct ar_mem dx);
 
 /* Inverted dropout: y = x·keep/(1−p), keep drawn from ar_uniform(seed, stream, index) ≥ p, so
- * backward reproduces the mask from the same (seed, stream) without storing it. p = 0 copies. */
+ * backward reproduces the mask from the same (seed, stream) without storing it. index is the
+ * element's position in the view (0 … n−1), so give every dropout site its own stream. p = 0
+ * copies, p = 1 zeroes; p outside [0, 1] is refused. y may alias x. */
 enum ar_status ar_dropout_forward(struct ar_ctx *ctx, size_t n, float p, uint64_t seed,
                                   uint32_t stream, struct ar_mem x, struct ar_mem y);
 enum ar_status ar_dropout_backward(struct ar_ctx *ctx, size_t n, float p, uint64_t seed,
@@ -83,12 +89,13 @@ enum ar_status ar_copy_rows(struct ar_ctx *ctx, int rows, int c, struct ar_mem s
 
 /* Softmax cross-entropy per row. logits (N, V); labels int (N), a label < 0 is ignored (PyTorch's
  * ignore_index −100); probs (N, V) saved for backward; losses (N) gets −log p[label] (0 when
- * ignored). The mean over counted rows is taken on the host. */
+ * ignored), computed as logsumexp − logit so it stays finite when p[label] underflows; a label ≥ V
+ * (a caller's bug) gives a NaN loss. The mean over counted rows is taken on the host. */
 enum ar_status ar_cross_entropy_forward(struct ar_ctx *ctx, int n, int v, struct ar_mem logits,
                                         struct ar_mem labels, struct ar_mem probs,
                                         struct ar_mem losses);
 /* dlogits = scale·(probs − onehot(label)), zero rows for ignored labels; scale is 1/counted for a
- * mean loss. */
+ * mean loss (pass 0 when nothing is counted; a non-finite scale is refused). */
 enum ar_status ar_cross_entropy_backward(struct ar_ctx *ctx, int n, int v, struct ar_mem probs,
                                          struct ar_mem labels, float scale, struct ar_mem dlogits);
 
@@ -98,8 +105,9 @@ enum ar_status ar_cross_entropy_backward(struct ar_ctx *ctx, int n, int v, struc
  * produce it:
  *     qkv (B, T, 3C): column blocks [q | k | v], head h at columns h·D … h·D + D − 1 of each;
  *     out (B, T, C) = softmax(q·kᵀ/sqrt(D) + mask)·v, heads concatenated.
- * key_mask float (B, T), optional: 1 keeps a key position, 0 masks it (padding); causal adds the
- * decoder's triangular mask. The two big products are strided-batched CLBlast calls over B·H;
+ * key_mask float (B, T), optional: 1 (any nonzero) keeps a key position, 0 masks it (padding);
+ * causal adds the decoder's triangular mask. Masked keys get probability exactly 0; a query row
+ * with no key left (a fully padded sequence) gives zeros, not NaN, and passes no gradient. The two big products are strided-batched CLBlast calls over B·H;
  * the permutes and the masked softmax are our kernels. Attention-probability dropout is not
  * implemented (fine-tuning recipes for the supported models run it at 0.1; we document 0). */
 struct ar_attention_dims {
@@ -113,10 +121,13 @@ enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_di
                                 struct ar_attention **out);
 void ar_attention_free(struct ar_attention *att); /* NULL is fine */
 
-/* b ≤ dims.batch, t ≤ dims.time. Keeps q, k, v and the probabilities for backward. */
+/* 1 ≤ b ≤ dims.batch, 1 ≤ t ≤ dims.time (else AR_STATUS_SHAPE_MISMATCH); qkv (b, t, 3C),
+ * key_mask (b, t) and out (b, t, C) are packed for this b, t. Keeps q, k, v and the probabilities
+ * for backward. */
 enum ar_status ar_attention_forward(struct ar_attention *att, int b, int t, struct ar_mem qkv,
                                     struct ar_mem key_mask, struct ar_mem out);
-/* dqkv (B, T, 3C) = gradient of the last forward call, overwritten. */
+/* dqkv (B, T, 3C) = gradient of the last successful forward call, overwritten; without one,
+ * AR_STATUS_INVALID_ARGUMENT. */
 enum ar_status ar_attention_backward(struct ar_attention *att, struct ar_mem dout,
                                      struct ar_mem dqkv);
 

@@ -1,0 +1,243 @@
+/* Scaled dot-product attention over a fused q|k|v projection (host side of cl/attention.cl).
+ *
+ * Forward, for the B·H (batch, head) pairs at once:
+ *     q, k, v (B, H, T, D)  = permute(qkv (B, T, 3C))                       our kernel
+ *     S (B, H, T, T)        = q·kᵀ / sqrt(D)                                 CLBlast, batched
+ *     P                     = masked softmax over each row of S              our kernel
+ *     out_h (B, H, T, D)    = P·v                                            CLBlast, batched
+ *     out (B, T, C)         = heads concatenated                            our kernel
+ * Backward (Vaswani et al. 2017 eq. 1 differentiated; dS is the softmax Jacobian-vector product):
+ *     dv = Pᵀ·dout_h,  dP = dout_h·vᵀ,  dS = P ⊙ (dP − rowsum(P ⊙ dP)),
+ *     dq = dS·k / sqrt(D),  dk = dSᵀ·q / sqrt(D).
+ * The workspace holds q, k, v and P of the last forward call, so backward needs only dout.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "ops_internal.h"
+
+struct ar_attention {
+    struct ar_ctx *ctx;
+    struct ar_attention_dims dims;
+    struct ar_mem heads;  /* (3, B, H, T, D): q, k, v of the last forward */
+    struct ar_mem probs;  /* (B, H, T, T): P of the last forward */
+    struct ar_mem dprobs; /* (B, H, T, T): dP, then dS in place, during backward */
+    struct ar_mem dheads; /* (3, B, H, T, D): out_h in forward; dout_h, then dq, dk, dv */
+    int b, t;             /* shape of the last forward; 0 before the first */
+};
+
+void ar_attention_free(struct ar_attention *att)
+{
+    if (!att)
+        return;
+    ar_mem_release(&att->heads);
+    ar_mem_release(&att->probs);
+    ar_mem_release(&att->dprobs);
+    ar_mem_release(&att->dheads);
+    free(att);
+}
+
+static enum ar_status check_dims(struct ar_ctx *ctx, const struct ar_attention_dims *d)
+{
+    if (!d)
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT, "ar_attention_new: dims is NULL");
+    if (d->batch <= 0 || d->time <= 0 || d->heads <= 0 || d->head_size <= 0)
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "ar_attention_new: batch=%d time=%d heads=%d head_size=%d must all be "
+                        "positive",
+                        d->batch, d->time, d->heads, d->head_size);
+    /* The kernels index with 32-bit ints: the largest tensors must stay below INT_MAX. */
+    double bh = (double)d->batch * d->heads;
+    double big = fmax(bh * d->time * d->time, 3.0 * bh * d->time * d->head_size);
+    if (big > (double)INT_MAX)
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "ar_attention_new: workspace of %.0f floats per tensor exceeds %d", big,
+                        INT_MAX);
+    return AR_STATUS_OK;
+}
+
+enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_dims *dims,
+                                struct ar_attention **out)
+{
+    if (!out)
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT, "ar_attention_new: out is NULL");
+    *out = NULL;
+    enum ar_status st = check_dims(ctx, dims);
+    if (st != AR_STATUS_OK)
+        return st;
+    struct ar_attention *att = calloc(1, sizeof *att);
+    if (!att)
+        return ar__fail(ctx, AR_STATUS_OUT_OF_MEMORY, "ar_attention_new: host struct");
+    att->ctx = ctx;
+    att->dims = *dims;
+    size_t bh = (size_t)dims->batch * (size_t)dims->heads;
+    size_t n_heads = 3 * bh * (size_t)dims->time * (size_t)dims->head_size;
+    size_t n_probs = bh * (size_t)dims->time * (size_t)dims->time;
+    st = ar_mem_alloc(ctx, n_heads, &att->heads);
+    if (st == AR_STATUS_OK)
+        st = ar_mem_alloc(ctx, n_probs, &att->probs);
+    if (st == AR_STATUS_OK)
+        st = ar_mem_alloc(ctx, n_probs, &att->dprobs);
+    if (st == AR_STATUS_OK)
+        st = ar_mem_alloc(ctx, n_heads, &att->dheads);
+    /* Zeroed once so that no product ever meets uninitialised memory (NaN bit patterns). */
+    if (st == AR_STATUS_OK)
+        st = ar_mem_fill(ctx, att->dheads, 0.0f, n_heads);
+    if (st == AR_STATUS_OK)
+        st = ar_mem_fill(ctx, att->dprobs, 0.0f, n_probs);
+    if (st != AR_STATUS_OK) {
+        ar_attention_free(att);
+        return st;
+    }
+    *out = att;
+    return AR_STATUS_OK;
+}
+
+/* permute (groups = 3: qkv → q, k, v) or its inverse (unpermute) for the current b, t. */
+static enum ar_status permute(struct ar_attention *att, const char *name, int groups,
+                              struct ar_mem src, struct ar_mem dst)
+{
+    struct ar_ctx *ctx = att->ctx;
+    cl_kernel k;
+    enum ar_status st = ar__ops_row_kernel(ctx, "attention", name, &k);
+    if (st != AR_STATUS_OK)
+        return st;
+    int h = att->dims.heads, d = att->dims.head_size;
+    cl_uint s_off = ar__ops_off(src), d_off = ar__ops_off(dst);
+    st = ar__args(ctx, k, name, 9, AR__ARG(att->b), AR__ARG(att->t), AR__ARG(h), AR__ARG(d),
+                  AR__ARG(groups), AR__ARG(src.buf), AR__ARG(s_off), AR__ARG(dst.buf),
+                  AR__ARG(d_off));
+    if (st != AR_STATUS_OK)
+        return st;
+    size_t cols = (size_t)groups * h * d;
+    size_t global[2] = {cols, (size_t)att->b * att->t}, local[2] = {cols < 64 ? cols : 64, 1};
+    return ar__launch(ctx, k, name, 2, global, local);
+}
+
+/* One launch of a per-row softmax kernel over the B·H·T rows; args already set. */
+static enum ar_status launch_rows(struct ar_attention *att, cl_kernel k, const char *name)
+{
+    size_t wgs = ar__ops_row_wgs(att->ctx);
+    size_t global = (size_t)att->b * att->dims.heads * att->t * wgs;
+    return ar__launch(att->ctx, k, name, 1, &global, &wgs);
+}
+
+static enum ar_status softmax_forward(struct ar_attention *att, struct ar_mem key_mask)
+{
+    struct ar_ctx *ctx = att->ctx;
+    cl_kernel k;
+    enum ar_status st = ar__ops_row_kernel(ctx, "attention", "attention_softmax_forward", &k);
+    if (st != AR_STATUS_OK)
+        return st;
+    cl_int has_mask = ar_mem_present(key_mask), causal = att->dims.causal;
+    if (!has_mask)
+        key_mask = att->probs; /* never read: the kernel needs some buffer in the slot */
+    cl_uint m_off = ar__ops_off(key_mask), p_off = ar__ops_off(att->probs);
+    st = ar__args(ctx, k, "attention_softmax_forward", 9, AR__ARG(att->b),
+                  AR__ARG(att->dims.heads), AR__ARG(att->t), AR__ARG(causal),
+                  AR__ARG(key_mask.buf), AR__ARG(m_off), AR__ARG(has_mask),
+                  AR__ARG(att->probs.buf), AR__ARG(p_off));
+    return st != AR_STATUS_OK ? st : launch_rows(att, k, "attention_softmax_forward");
+}
+
+static enum ar_status softmax_backward(struct ar_attention *att)
+{
+    struct ar_ctx *ctx = att->ctx;
+    cl_kernel k;
+    enum ar_status st = ar__ops_row_kernel(ctx, "attention", "attention_softmax_backward", &k);
+    if (st != AR_STATUS_OK)
+        return st;
+    cl_int rows = att->b * att->dims.heads * att->t;
+    cl_uint p_off = ar__ops_off(att->probs), d_off = ar__ops_off(att->dprobs);
+    st = ar__args(ctx, k, "attention_softmax_backward", 6, AR__ARG(rows), AR__ARG(att->t),
+                  AR__ARG(att->probs.buf), AR__ARG(p_off), AR__ARG(att->dprobs.buf),
+                  AR__ARG(d_off));
+    return st != AR_STATUS_OK ? st : launch_rows(att, k, "attention_softmax_backward");
+}
+
+/* Batched product over the B·H pairs of (T, ·) per-head matrices: c = alpha·op(a)·op(b). */
+static enum ar_status heads_gemm(struct ar_attention *att, bool ta, bool tb, size_t m, size_t n,
+                                 size_t k, float alpha, struct ar_mem a, struct ar_mem b,
+                                 struct ar_mem c)
+{
+    size_t lda = ta ? m : k, ldb = tb ? k : n;
+    size_t rows_a = ta ? k : m, rows_b = tb ? n : k;
+    size_t batch = (size_t)att->b * att->dims.heads;
+    return ar_gemm_strided_batched(att->ctx, ta, tb, m, n, k, alpha, a, lda, rows_a * lda, b, ldb,
+                                   rows_b * ldb, 0.0f, c, n, m * n, batch);
+}
+
+enum ar_status ar_attention_forward(struct ar_attention *att, int b, int t, struct ar_mem qkv,
+                                    struct ar_mem key_mask, struct ar_mem out)
+{
+    if (!att)
+        return AR_STATUS_INVALID_ARGUMENT; /* no context to record a message in */
+    struct ar_ctx *ctx = att->ctx;
+    const char *what = "ar_attention_forward";
+    att->b = att->t = 0; /* a failed forward leaves nothing for backward */
+    if (b <= 0 || t <= 0 || b > att->dims.batch || t > att->dims.time)
+        return ar__fail(ctx, AR_STATUS_SHAPE_MISMATCH,
+                        "%s: b=%d t=%d must be in 1..%d and 1..%d (the workspace's dims)", what, b,
+                        t, att->dims.batch, att->dims.time);
+    enum ar_status st = ar__ops_need(ctx, what, "qkv", qkv);
+    if (st == AR_STATUS_OK)
+        st = ar__ops_need(ctx, what, "out", out);
+    if (st == AR_STATUS_OK && ar_mem_present(key_mask))
+        st = ar__ops_need(ctx, what, "key_mask", key_mask);
+    if (st != AR_STATUS_OK)
+        return st;
+    att->b = b;
+    att->t = t;
+    size_t d = (size_t)att->dims.head_size, per = (size_t)b * att->dims.heads * t * d;
+    struct ar_mem q = att->heads, k = ar_mem_at(q, per), v = ar_mem_at(q, 2 * per);
+    float scale = 1.0f / sqrtf((float)d);
+    st = permute(att, "attention_permute", 3, qkv, att->heads);
+    if (st == AR_STATUS_OK) /* S = q·kᵀ/sqrt(D) */
+        st = heads_gemm(att, false, true, t, t, d, scale, q, k, att->probs);
+    if (st == AR_STATUS_OK)
+        st = softmax_forward(att, key_mask);
+    if (st == AR_STATUS_OK) /* out_h = P·v */
+        st = heads_gemm(att, false, false, t, d, t, 1.0f, att->probs, v, att->dheads);
+    if (st == AR_STATUS_OK)
+        st = permute(att, "attention_unpermute", 1, att->dheads, out);
+    if (st != AR_STATUS_OK)
+        att->b = att->t = 0;
+    return st;
+}
+
+enum ar_status ar_attention_backward(struct ar_attention *att, struct ar_mem dout,
+                                     struct ar_mem dqkv)
+{
+    if (!att)
+        return AR_STATUS_INVALID_ARGUMENT;
+    struct ar_ctx *ctx = att->ctx;
+    const char *what = "ar_attention_backward";
+    if (att->b == 0)
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "%s: no successful forward call to differentiate", what);
+    enum ar_status st = ar__ops_need(ctx, what, "dout", dout);
+    if (st == AR_STATUS_OK)
+        st = ar__ops_need(ctx, what, "dqkv", dqkv);
+    if (st != AR_STATUS_OK)
+        return st;
+    size_t t = (size_t)att->t, d = (size_t)att->dims.head_size;
+    size_t per = (size_t)att->b * att->dims.heads * t * d;
+    struct ar_mem q = att->heads, k = ar_mem_at(q, per), v = ar_mem_at(q, 2 * per);
+    struct ar_mem dq = att->dheads, dk = ar_mem_at(dq, per), dv = ar_mem_at(dq, 2 * per);
+    struct ar_mem dout_h = dq; /* dq is written last, after dout_h's two readers */
+    float scale = 1.0f / sqrtf((float)d);
+    st = permute(att, "attention_permute", 1, dout, dout_h);
+    if (st == AR_STATUS_OK) /* dv = Pᵀ·dout_h */
+        st = heads_gemm(att, true, false, t, d, t, 1.0f, att->probs, dout_h, dv);
+    if (st == AR_STATUS_OK) /* dP = dout_h·vᵀ */
+        st = heads_gemm(att, false, true, t, t, d, 1.0f, dout_h, v, att->dprobs);
+    if (st == AR_STATUS_OK) /* dS, in place */
+        st = softmax_backward(att);
+    if (st == AR_STATUS_OK) /* dk = dSᵀ·q/sqrt(D) */
+        st = heads_gemm(att, true, false, t, d, t, scale, att->dprobs, q, dk);
+    if (st == AR_STATUS_OK) /* dq = dS·k/sqrt(D) */
+        st = heads_gemm(att, false, false, t, d, t, scale, att->dprobs, k, dq);
+    if (st == AR_STATUS_OK)
+        st = permute(att, "attention_unpermute", 3, att->dheads, dqkv);
+    return st;
+}

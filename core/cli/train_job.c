@@ -1,0 +1,345 @@
+/* `adarank-cl train`, the job: run folder, data, model, trainer, metrics, test, outputs.
+ *
+ * Order matters for the user's time: the cheap checks (run folder, config, tokenizer, every data
+ * file with all its bad rows) come before the model is loaded onto the device. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "train_job.h"
+
+#if defined(ADARANK_WITH_CAIRO)
+#include "adarank/render.h"
+#endif
+
+/* ---- the run folder ---------------------------------------------------------------------- */
+
+static bool mkdir_p(const char *path, char *err, size_t err_size)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                snprintf(err, err_size, "%.2048s: cannot create: %s", buf, strerror(errno));
+                return false;
+            }
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    return true;
+}
+
+/* A run folder may be reused only when it is empty or was written by `train` (its config.json
+ * loads as a train config): a typo in --out must never overwrite someone's files. */
+static int prepare_run_dir(const char *out, char *err, size_t err_size)
+{
+    struct stat sb;
+    if (stat(out, &sb) != 0)
+        return mkdir_p(out, err, err_size) ? CLI_EXIT_OK : CLI_EXIT_BAD_INPUT;
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(err, err_size, "%s: exists and is not a folder", out);
+        return CLI_EXIT_BAD_INPUT;
+    }
+    DIR *d = opendir(out);
+    if (!d) {
+        snprintf(err, err_size, "%s: %s", out, strerror(errno));
+        return CLI_EXIT_BAD_INPUT;
+    }
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    if (entries == 0)
+        return CLI_EXIT_OK;
+    char path[4096], why[512];
+    snprintf(path, sizeof path, "%s/config.json", out);
+    struct ar_train_config probe;
+    ar_train_config_init(&probe);
+    enum ar_status st = ar_train_config_load(&probe, path, why, sizeof why);
+    ar_train_config_clear(&probe);
+    if (st != AR_STATUS_OK) {
+        snprintf(err, err_size,
+                 "%s: the folder is not empty and is not a run folder of adarank-cl train "
+                 "(no valid config.json); choose another --out",
+                 out);
+        return CLI_EXIT_BAD_INPUT;
+    }
+    return CLI_EXIT_OK;
+}
+
+static bool write_file(const char *path, const char *text, char *err, size_t err_size)
+{
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok)
+        snprintf(err, err_size, "%.2048s: cannot write: %s", path, strerror(errno));
+    return ok;
+}
+
+/* ---- data --------------------------------------------------------------------------------- */
+
+static int read_data(struct cli_job *job, const char *path, const struct ar_dataset *like,
+                     struct ar_dataset **out)
+{
+    const struct ar_train_config *c = job->cfg;
+    struct ar_dataset_params p = ar_dataset_default_params();
+    p.text_column = c->text_column;
+    p.text_b_column = c->text_b_column;
+    p.label_column = c->label_column;
+    p.skip_bad_rows = c->skip_bad_rows;
+    if (like) { /* validation and test use the training file's class ids */
+        p.labels = (const char *const *)like->label_names, p.label_count = like->num_labels;
+        p.columns = like->columns;
+    } else if (c->labels) {
+        p.labels = (const char *const *)c->labels, p.label_count = c->label_count;
+    }
+    char err[4096];
+    enum ar_status st = ar_dataset_read(path, &p, out, err, sizeof err);
+    if (st != AR_STATUS_OK) {
+        fprintf(stderr, "adarank-cl: train: %s\n", err);
+        return cli_exit_for_status(st);
+    }
+    if ((*out)->skipped)
+        fprintf(stderr, "adarank-cl: warning: %s: skipped %d bad rows:\n%s", path,
+                (*out)->skipped, (*out)->skip_report ? (*out)->skip_report : "");
+    if ((*out)->columns == AR_DATASET_COLUMNS_PROMPT) {
+        fprintf(stderr, "adarank-cl: train: %s: prompt/completion data needs a language-model "
+                        "task, which this engine does not have yet\n",
+                path);
+        return CLI_EXIT_BAD_INPUT;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int encode(struct cli_job *job, const struct ar_dataset *ds, struct ar_encoded **out)
+{
+    char err[1024];
+    enum ar_status st = ar_dataset_encode(ds, ar_dataset_tokenizer_encode, job->tok,
+                                          job->max_length, out, err, sizeof err);
+    if (st != AR_STATUS_OK) {
+        fprintf(stderr, "adarank-cl: train: %s\n", err);
+        return cli_exit_for_status(st);
+    }
+    cli_job_log(job, "%s: %d examples, longest %d tokens, %d cut to %d", ds->path, ds->count,
+                (*out)->max_len, (*out)->truncated, job->max_length);
+    return CLI_EXIT_OK;
+}
+
+/* Tokenizer and every data file, tokenized; validation split off when none is given. */
+static int load_data(struct cli_job *job)
+{
+    const struct ar_train_config *c = job->cfg;
+    char err[1024], path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", c->model);
+    enum ar_status st = ar_tokenizer_load(path, &job->tok, err, sizeof err);
+    if (st != AR_STATUS_OK) {
+        fprintf(stderr, "adarank-cl: train: %s\n", err);
+        return cli_exit_for_status(st);
+    }
+    int32_t pad = ar_tokenizer_pad_id(job->tok);
+    job->pad_id = pad >= 0 ? pad : job->model_cfg.pad_token_id;
+    int rc = read_data(job, c->train, NULL, &job->train_ds);
+    if (!rc && c->validation)
+        rc = read_data(job, c->validation, job->train_ds, &job->val_ds);
+    if (!rc && c->test)
+        rc = read_data(job, c->test, job->train_ds, &job->test_ds);
+    if (rc)
+        return rc;
+    struct ar_encoded *all = NULL;
+    if ((rc = encode(job, job->train_ds, &all)))
+        return rc;
+    if (job->val_ds) {
+        job->train = all;
+        rc = encode(job, job->val_ds, &job->val);
+    } else {
+        st = ar_encoded_split(all, c->validation_fraction, c->params.seed, &job->train,
+                              &job->val, err, sizeof err);
+        ar_encoded_free(all);
+        if (st != AR_STATUS_OK) {
+            fprintf(stderr, "adarank-cl: train: %s: %s\n", c->train, err);
+            return cli_exit_for_status(st);
+        }
+        cli_job_log(job, "validation: %d examples split off %s (fraction %g, seed %llu)",
+                    job->val->count, c->train, c->validation_fraction,
+                    (unsigned long long)c->params.seed);
+    }
+    if (!rc && job->test_ds)
+        rc = encode(job, job->test_ds, &job->test);
+    return rc;
+}
+
+/* ---- model and metrics ------------------------------------------------------------------- */
+
+static int load_model(struct cli_job *job)
+{
+    const struct ar_train_config *c = job->cfg;
+    struct ar_model_options o = ar_model_default_options();
+    o.task = AR_TASK_SEQ_CLS;
+    o.num_labels = job->train->num_labels;
+    o.target_modules = c->targets;
+    o.rank = c->rank;
+    o.lora_alpha = (float)c->alpha;
+    o.lora_dropout = (float)c->lora_dropout;
+    o.use_rslora = c->rslora;
+    o.hidden_dropout = (float)c->hidden_dropout;
+    o.max_batch = c->params.batch_size > c->params.eval_batch_size ? c->params.batch_size
+                                                                   : c->params.eval_batch_size;
+    o.max_time = job->max_length;
+    o.seed = c->params.seed;
+    enum ar_status st = ar_model_load(job->ctx, c->model, &o, &job->model);
+    if (st != AR_STATUS_OK)
+        return cli_report(job->ctx, st, "loading the model");
+    enum ar_method_kind kind = AR_METHOD_LORA;
+    ar_method_kind_parse(c->method, &kind); /* checked with the config */
+    struct ar_method_params mp = ar_method_default_params(kind);
+    st = ar_method_new(job->ctx, job->model, &mp, c->params.seed, &job->method);
+    if (st != AR_STATUS_OK)
+        return cli_report(job->ctx, st, "setting up the rank method");
+    int n = ar_model_module_count(job->model);
+    size_t trainable = ar_arena_layout_total(ar_model_arena(job->model)->layout);
+    cli_job_log(job, "model %s: %d adapted modules, %zu trainable floats (arena), %d classes",
+                c->model, n, trainable, o.num_labels);
+    return CLI_EXIT_OK;
+}
+
+static int open_metrics(struct cli_job *job)
+{
+    int n = ar_model_module_count(job->model);
+    struct ar_metrics_module *mods = calloc((size_t)(n > 0 ? n : 1), sizeof *mods);
+    if (!mods)
+        return CLI_EXIT_FAILURE;
+    for (int i = 0; i < n; i++) {
+        const struct ar_model_module *m = ar_model_module(job->model, i);
+        mods[i] = (struct ar_metrics_module){m->name, m->layer, m->in, m->out, m->rank};
+    }
+    struct ar_metrics_run_info info = {0};
+    info.method = job->cfg->method;
+    info.model = job->cfg->model;
+    info.device = ar_ctx_device(job->ctx)->name;
+    info.config_json = job->config_json;
+    info.modules = mods;
+    info.n_modules = n;
+    info.n_layers = ar_model_config(job->model)->num_layers;
+    char path[4096], err[1024];
+    snprintf(path, sizeof path, "%s/%s", job->cfg->out, AR_METRICS_FILE);
+    enum ar_status st = ar_metrics_writer_open(path, &info, &job->metrics, err, sizeof err);
+    free(mods);
+    if (st != AR_STATUS_OK) {
+        fprintf(stderr, "adarank-cl: train: %s\n", err);
+        return cli_exit_for_status(st);
+    }
+    /* TensorBoard is a convenience: a failure to open it is a warning, not a failed run */
+    if (ar_tb_writer_open(job->cfg->out, &job->tb, err, sizeof err) != AR_STATUS_OK) {
+        cli_job_log(job, "adarank-cl: warning: no TensorBoard events: %s", err);
+        job->tb = NULL;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* RUN_DIR/config.json (which also marks the folder as a run folder) and the one-line copy
+ * metrics.jsonl embeds. */
+static int write_config(struct cli_job *job)
+{
+    char err[4096], path[4096];
+    char *pretty = ar_train_config_to_json(job->cfg, true);
+    free(job->config_json);
+    job->config_json = ar_train_config_to_json(job->cfg, false);
+    if (!pretty || !job->config_json) {
+        free(pretty);
+        return CLI_EXIT_FAILURE;
+    }
+    snprintf(path, sizeof path, "%s/config.json", job->cfg->out);
+    bool written = write_file(path, pretty, err, sizeof err);
+    free(pretty);
+    if (!written) {
+        fprintf(stderr, "adarank-cl: train: %s\n", err);
+        return CLI_EXIT_BAD_INPUT;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* ---- the whole job -------------------------------------------------------------------------- */
+
+static int run_job(struct cli_job *job)
+{
+    struct ar_train_config *c = job->cfg;
+    char err[4096], path[4096];
+    int rc = prepare_run_dir(c->out, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "adarank-cl: train: %s\n", err);
+        return rc;
+    }
+    if ((rc = write_config(job)))
+        return rc;
+    snprintf(path, sizeof path, "%s/config.json", c->model);
+    enum ar_status st = ar_model_config_load(path, &job->model_cfg, err, sizeof err);
+    if (st != AR_STATUS_OK) {
+        fprintf(stderr, "adarank-cl: train: %s\n", err);
+        return cli_exit_for_status(st);
+    }
+    job->max_length = c->max_length;
+    int positions = job->model_cfg.max_positions;
+    if (positions > 0 && job->max_length > positions) {
+        cli_job_log(job, "max_length %d is above the model's %d positions: using %d",
+                    job->max_length, positions, positions);
+        job->max_length = positions;
+    }
+    if ((rc = load_data(job)))
+        return rc;
+    if (!c->labels) { /* the effective config names the classes: evaluation maps them alike */
+        if (ar_train_config_set_labels(c, (const char *const *)job->train_ds->label_names,
+                                       job->train_ds->num_labels) != AR_STATUS_OK ||
+            (rc = write_config(job)))
+            return rc ? rc : CLI_EXIT_FAILURE;
+    }
+    if (!(job->ctx = cli_open_context(c->device, &rc)))
+        return rc;
+    cli_job_log(job, "device: %s", ar_ctx_device(job->ctx)->name);
+    if ((rc = load_model(job)) || (rc = open_metrics(job)))
+        return rc;
+    return cli_job_train(job);
+}
+
+int cli_train_job(struct ar_train_config *cfg, const struct cli_train_ui *ui,
+                  volatile sig_atomic_t *stop)
+{
+    struct cli_job job = {.cfg = cfg, .ui = ui, .stop = stop};
+    int rc = run_job(&job);
+    bool ran = job.metrics != NULL;
+    if (job.metrics) {
+        const char *status = rc == CLI_EXIT_OK            ? "completed"
+                             : rc == CLI_EXIT_INTERRUPTED ? "interrupted"
+                                                          : "failed";
+        ar_metrics_write_end(job.metrics, job.final_step, status, job.elapsed, job.final_ranks,
+                             job.end_message[0] ? job.end_message : NULL);
+        if (ar_metrics_writer_close(job.metrics) != AR_STATUS_OK && rc == CLI_EXIT_OK)
+            rc = CLI_EXIT_BAD_INPUT;
+        job.metrics = NULL;
+    }
+    if (ran && (rc == CLI_EXIT_OK || rc == CLI_EXIT_INTERRUPTED)) {
+        int out_rc = cli_job_outputs(&job);
+        rc = rc ? rc : out_rc;
+    }
+    ar_tb_writer_close(job.tb);
+    free(job.final_ranks);
+    ar_trainer_free(job.trainer);
+    ar_method_free(job.method);
+    ar_model_free(job.model);
+    ar_encoded_free(job.train), ar_encoded_free(job.val), ar_encoded_free(job.test);
+    ar_dataset_free(job.train_ds), ar_dataset_free(job.val_ds), ar_dataset_free(job.test_ds);
+    ar_tokenizer_free(job.tok);
+    ar_ctx_free(job.ctx);
+    free(job.config_json);
+    return rc;
+}

@@ -1,0 +1,118 @@
+/* The transformer engine's object, shared by core/model.c (set-up, accessors), model_modules.c
+ * (names, LoRA targets, the arena layout, init), model_load.c (checkpoint tensors) and
+ * model_bert.c (forward and backward). Library-internal.
+ *
+ * Memory, llm.c style: the frozen base is one device buffer carved into named views, the
+ * activations another, and every trainable value a slice of the arena. Dimension legend: B batch,
+ * T time, N = B·T rows, C hidden, I intermediate, L layers, R rank, V labels.
+ */
+#ifndef ADARANK_CORE_MODEL_INTERNAL_H
+#define ADARANK_CORE_MODEL_INTERNAL_H
+
+#include "adarank/model.h"
+#include "adarank/ops.h"
+#include "internal.h"
+
+#define AR__MODEL_NAME_MAX 96
+
+/* One linear-map group of the base (G members reading the same input) as one ar_lora_layer.
+ * Rank 0 when none of its members is a LoRA target: then it is a plain frozen linear. */
+struct ar__model_linear {
+    char name[AR__MODEL_NAME_MAX]; /* arena slice prefix, e.g. "bert.encoder.layer.0.attention.self.qkv" */
+    int groups, in, out, rank;
+    int id; /* position among all linears: decorrelates the LoRA dropout streams */
+    float scale;
+    struct ar_lora_layer *layer;
+    struct ar_lora_weights w; /* w, bias: base views; a, b, gate: arena params; mask: mask_dev */
+    size_t a_off, b_off, gate_off; /* arena offsets, rank > 0 only */
+    size_t mask_off;               /* into mask_host / mask_dev */
+};
+
+struct ar__bert_layer {
+    struct ar__model_linear qkv;      /* (3C, C): query, key, value stacked, G = 3 */
+    struct ar__model_linear attn_out; /* (C, C)  attention.output.dense */
+    struct ar__model_linear inter;    /* (I, C)  intermediate.dense */
+    struct ar__model_linear out;      /* (C, I)  output.dense */
+    struct ar_mem ln1_g, ln1_b, ln2_g, ln2_b; /* (C) frozen */
+    struct ar_attention *att;                 /* keeps q, k, v and the probabilities */
+    /* Activations backward needs (the LoRA layers keep their own inputs). */
+    struct ar_mem r1, mean1, rstd1; /* (N, C), (N), (N): attention residual sum, its LN stats */
+    struct ar_mem ipre;             /* (N, I) intermediate before GELU */
+    struct ar_mem r2, mean2, rstd2; /* (N, C), (N), (N): output residual sum, its LN stats */
+};
+
+/* Trainable head, all in the arena. BERT: classifier (V, C) on the frozen pooler's output.
+ * RoBERTa (RobertaClassificationHead): dense (C, C) + tanh, then out_proj (V, C), all trained. */
+struct ar__model_head {
+    size_t w_off, b_off;             /* classifier.weight (V, C) / out_proj.weight, and bias (V) */
+    size_t dense_w_off, dense_b_off; /* RoBERTa: classifier.dense.weight (C, C), bias (C) */
+};
+
+struct ar_model {
+    struct ar_ctx *ctx;
+    struct ar_model_config cfg;
+    struct ar_model_options opts;
+    char target_modules[256]; /* opts.target_modules points here */
+    const char *prefix;       /* "bert" or "roberta": PEFT module paths start with it */
+    bool roberta;
+    int num_labels;
+
+    /* ---- frozen base: one buffer ---- */
+    struct ar_mem base;
+    struct ar_mem wte, wpe, wtt;      /* (Vocab, C), (P, C), (Types, C) */
+    struct ar_mem ln_emb_g, ln_emb_b; /* (C) */
+    struct ar__bert_layer *layers;    /* (L) */
+    struct ar__model_linear pooler;   /* (C, C) BERT's pooler.dense (a LoRA target with "dense") */
+
+    /* ---- trainable state ---- */
+    struct ar_arena_layout *layout;
+    struct ar_arena arena;
+    struct ar__model_head head;
+    float *mask_host; /* (Σ G·R) active-rank masks of every group */
+    struct ar_mem mask_dev;
+    size_t mask_count;
+    struct ar_model_module *modules; /* adapted modules, model order */
+    char (*module_names)[AR__MODEL_NAME_MAX];
+    int module_count;
+
+    /* ---- activations, for max_batch × max_time rows: one buffer ---- */
+    struct ar_mem acts;
+    struct ar_mem ids, pos, types, labels, key_mask; /* int (N), int (N), int (N), int (B), (B, T) */
+    struct ar_mem x, a, h, qkv, ctx_out, iact;       /* scratch (N, C)…(N, 3C), (N, I) */
+    struct ar_mem emb_mean, emb_rstd;                /* (N) */
+    struct ar_mem cls, cls_d, z, pooled, pd;         /* (B, C) head path */
+    struct ar_mem logits, probs, losses;             /* (B, V), (B, V), (B) */
+    /* backward scratch */
+    struct ar_mem dx, da, dh, dctx, dqkv, di, di2;   /* (N, C)…(N, 3C), (N, I) */
+    struct ar_mem dcls, dz, dpooled, dlogits;        /* (B, C)…, (B, V) */
+
+    /* ---- the last forward ---- */
+    bool have_forward, have_loss, training;
+    float loss;
+    int batch, time, counted; /* counted: rows whose label is not ignored */
+    uint64_t step;
+    float *host_losses; /* (max_batch) */
+    int32_t *host_ints; /* (3·N + B) staging for ids, positions, types, labels */
+    float *host_mask;   /* (N) */
+};
+
+/* ---- model_modules.c ---- */
+/* Builds every linear group (names, shapes, ranks from the targets), the arena layout and the
+ * module table; fails naming a target that matches nothing. */
+enum ar_status ar__model_plan(struct ar_model *m);
+/* PEFT init of the LoRA factors, gates and masks, and the head when the checkpoint has none. */
+enum ar_status ar__model_init_trainable(struct ar_model *m, bool head_loaded);
+/* Iterates the linears in model order (layers, then the pooler); NULL past the end. */
+struct ar__model_linear *ar__model_linear_at(struct ar_model *m, int i);
+
+/* ---- model_load.c ---- */
+/* Reads every base tensor (and the head, when present) from dir into m->base and the arena.
+ * *head_loaded tells whether the checkpoint carried a classifier. */
+enum ar_status ar__model_load_weights(struct ar_model *m, const char *dir, bool *head_loaded);
+
+/* ---- model_bert.c ---- */
+enum ar_status ar__bert_forward(struct ar_model *m, const struct ar_batch *b, bool training,
+                                uint64_t step);
+enum ar_status ar__bert_backward(struct ar_model *m, float loss_scale);
+
+#endif

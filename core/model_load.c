@@ -1,0 +1,252 @@
+/* The frozen base and a checkpoint's head, from a Hugging Face checkpoint to the device (model.h).
+ *
+ * Names are looked up with and without the "bert." / "roberta." prefix (a BertModel saved alone,
+ * such as sentence-transformers' all-MiniLM-L6-v2, has none) and with the old
+ * "LayerNorm.gamma/beta" spelling of LayerNorm parameters. Every tensor's shape is checked against
+ * the config before a byte is uploaded; any dtype is converted to float32 on the host. Tensors the
+ * engine does not use (position_ids buffers, pre-training heads) are ignored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adarank/safetensors.h"
+#include "model_internal.h"
+
+struct loader {
+    struct ar_model *m;
+    struct ar_safetensors *st;
+    const char *dir;
+    float *host; /* staging for the largest tensor */
+    size_t host_count;
+    size_t cursor; /* next free float of m->base */
+};
+
+static void shape_text(char *out, size_t size, int ndim, const int64_t *shape)
+{
+    size_t n = (size_t)snprintf(out, size, "[");
+    for (int i = 0; i < ndim && n < size; i++)
+        n += (size_t)snprintf(out + n, size - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (n < size)
+        snprintf(out + n, size - n, "]");
+}
+
+/* The tensor for `name` (without prefix) under any accepted spelling, or NULL; *tried gets the
+ * canonical name with prefix for messages. */
+static const struct ar_st_tensor *lookup(struct loader *l, const char *name, char *tried,
+                                         size_t tried_size)
+{
+    char alt[AR__MODEL_NAME_MAX + 32], legacy[AR__MODEL_NAME_MAX + 32];
+    snprintf(tried, tried_size, "%s.%s", l->m->prefix, name);
+    snprintf(legacy, sizeof legacy, "%s", name);
+    size_t n = strlen(legacy);
+    if (strstr(name, "LayerNorm.") && n > 7 && !strcmp(legacy + n - 7, ".weight"))
+        snprintf(legacy + n - 7, sizeof legacy - (n - 7), ".gamma");
+    else if (strstr(name, "LayerNorm.") && n > 5 && !strcmp(legacy + n - 5, ".bias"))
+        snprintf(legacy + n - 5, sizeof legacy - (n - 5), ".beta");
+    const char *const plain[] = {name, legacy};
+    for (int i = 0; i < 2; i++) {
+        snprintf(alt, sizeof alt, "%s.%s", l->m->prefix, plain[i]);
+        const struct ar_st_tensor *t = ar_safetensors_find(l->st, alt);
+        if (!t)
+            t = ar_safetensors_find(l->st, plain[i]);
+        if (t)
+            return t;
+    }
+    return NULL;
+}
+
+/* Checks t against the expected shape and converts it into l->host. */
+static enum ar_status read_checked(struct loader *l, const struct ar_st_tensor *t, int ndim,
+                                   const int64_t *shape)
+{
+    bool ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++)
+        ok = t->shape[i] == shape[i];
+    if (!ok) {
+        char got[96], want[96];
+        shape_text(got, sizeof got, t->ndim, t->shape);
+        shape_text(want, sizeof want, ndim, shape);
+        return ar__fail(l->m->ctx, AR_STATUS_BAD_FORMAT,
+                        "%s: tensor '%s' has shape %s, but config.json and the options need %s",
+                        l->dir, t->name, got, want);
+    }
+    if (t->count > l->host_count) {
+        float *grown = realloc(l->host, t->count * sizeof(float));
+        if (!grown)
+            return ar__fail(l->m->ctx, AR_STATUS_OUT_OF_MEMORY, "%s: tensor '%s' (%zu floats)",
+                            l->dir, t->name, t->count);
+        l->host = grown;
+        l->host_count = t->count;
+    }
+    char err[512];
+    enum ar_status st = ar_safetensors_read_f32(t, l->host, t->count, err, sizeof err);
+    if (st != AR_STATUS_OK)
+        return ar__fail(l->m->ctx, st, "%s", err);
+    return AR_STATUS_OK;
+}
+
+/* Reads tensor `name` of shape (d0) or (d0, d1) into dst (a device view). */
+static enum ar_status load_into(struct loader *l, const char *name, int64_t d0, int64_t d1,
+                                struct ar_mem dst)
+{
+    char tried[AR__MODEL_NAME_MAX + 32];
+    const struct ar_st_tensor *t = lookup(l, name, tried, sizeof tried);
+    if (!t)
+        return ar__fail(l->m->ctx, AR_STATUS_BAD_FORMAT,
+                        "%s: tensor '%s' is missing (also looked for '%s' and the old "
+                        "LayerNorm.gamma/beta names)",
+                        l->dir, tried, name);
+    const int64_t shape[2] = {d0, d1};
+    enum ar_status st = read_checked(l, t, d1 ? 2 : 1, shape);
+    if (st == AR_STATUS_OK)
+        st = ar_mem_write(l->m->ctx, dst, l->host, t->count);
+    return st;
+}
+
+/* A view of the next n floats of the base buffer. */
+static struct ar_mem carve(struct loader *l, size_t n)
+{
+    struct ar_mem v = ar_mem_at(l->m->base, l->cursor);
+    l->cursor += (n + AR_ARENA_ALIGN - 1) / AR_ARENA_ALIGN * AR_ARENA_ALIGN;
+    return v;
+}
+
+static size_t base_floats(const struct ar_model *m)
+{
+    const struct ar_model_config *c = &m->cfg;
+    size_t C = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, pad = AR_ARENA_ALIGN;
+    size_t emb = ((size_t)c->vocab_size + (size_t)c->max_positions + (size_t)c->type_vocab_size) * C +
+                 2 * C;
+    size_t layer = 4 * C * C + 4 * C + 2 * I * C + I + C + 4 * C;
+    size_t pooler = m->roberta ? 0 : C * C + C;
+    size_t carves = 7 + 12 * (size_t)c->num_layers; /* each carve is padded to the alignment */
+    return emb + (size_t)c->num_layers * layer + pooler + carves * pad;
+}
+
+static enum ar_status load_linear(struct loader *l, const char *path, int G, int64_t out,
+                                  int64_t in, struct ar__model_linear *lin)
+{
+    static const char *const qkv[] = {"query", "key", "value"};
+    lin->w.w = carve(l, (size_t)(G * out * in));
+    lin->w.bias = carve(l, (size_t)(G * out));
+    enum ar_status st = AR_STATUS_OK;
+    char name[AR__MODEL_NAME_MAX + 32];
+    for (int k = 0; st == AR_STATUS_OK && k < G; k++) {
+        const char *p = G == 3 ? qkv[k] : "";
+        snprintf(name, sizeof name, "%s%s.weight", path, p);
+        st = load_into(l, name, out, in, ar_mem_at(lin->w.w, (size_t)(k * out * in)));
+        snprintf(name, sizeof name, "%s%s.bias", path, p);
+        if (st == AR_STATUS_OK)
+            st = load_into(l, name, out, 0, ar_mem_at(lin->w.bias, (size_t)(k * out)));
+    }
+    return st;
+}
+
+static enum ar_status load_layer(struct loader *l, int i, struct ar__bert_layer *L)
+{
+    int64_t C = l->m->cfg.hidden_size, I = l->m->cfg.intermediate_size;
+    char p[AR__MODEL_NAME_MAX], q[AR__MODEL_NAME_MAX + 32];
+    snprintf(p, sizeof p, "encoder.layer.%d.", i);
+    snprintf(q, sizeof q, "%sattention.self.", p);
+    enum ar_status st = load_linear(l, q, 3, C, C, &L->qkv);
+    struct { const char *sub; int64_t out, in; struct ar__model_linear *lin; } dense[] = {
+        {"attention.output.dense", C, C, &L->attn_out},
+        {"intermediate.dense", I, C, &L->inter},
+        {"output.dense", C, I, &L->out}};
+    for (int k = 0; st == AR_STATUS_OK && k < 3; k++) {
+        snprintf(q, sizeof q, "%s%s", p, dense[k].sub);
+        st = load_linear(l, q, 1, dense[k].out, dense[k].in, dense[k].lin);
+    }
+    struct { const char *sub; struct ar_mem *g, *b; } norms[] = {
+        {"attention.output.LayerNorm", &L->ln1_g, &L->ln1_b},
+        {"output.LayerNorm", &L->ln2_g, &L->ln2_b}};
+    for (int k = 0; st == AR_STATUS_OK && k < 2; k++) {
+        *norms[k].g = carve(l, (size_t)C);
+        *norms[k].b = carve(l, (size_t)C);
+        snprintf(q, sizeof q, "%s%s.weight", p, norms[k].sub);
+        st = load_into(l, q, C, 0, *norms[k].g);
+        snprintf(q, sizeof q, "%s%s.bias", p, norms[k].sub);
+        if (st == AR_STATUS_OK)
+            st = load_into(l, q, C, 0, *norms[k].b);
+    }
+    return st;
+}
+
+static enum ar_status load_embeddings(struct loader *l)
+{
+    struct ar_model *m = l->m;
+    const struct ar_model_config *c = &m->cfg;
+    int64_t C = c->hidden_size;
+    m->wte = carve(l, (size_t)(c->vocab_size * C));
+    m->wpe = carve(l, (size_t)(c->max_positions * C));
+    enum ar_status st = load_into(l, "embeddings.word_embeddings.weight", c->vocab_size, C, m->wte);
+    if (st == AR_STATUS_OK)
+        st = load_into(l, "embeddings.position_embeddings.weight", c->max_positions, C, m->wpe);
+    if (st == AR_STATUS_OK && c->type_vocab_size > 0) {
+        m->wtt = carve(l, (size_t)(c->type_vocab_size * C));
+        st = load_into(l, "embeddings.token_type_embeddings.weight", c->type_vocab_size, C, m->wtt);
+    }
+    m->ln_emb_g = carve(l, (size_t)C);
+    m->ln_emb_b = carve(l, (size_t)C);
+    if (st == AR_STATUS_OK)
+        st = load_into(l, "embeddings.LayerNorm.weight", C, 0, m->ln_emb_g);
+    if (st == AR_STATUS_OK)
+        st = load_into(l, "embeddings.LayerNorm.bias", C, 0, m->ln_emb_b);
+    return st;
+}
+
+/* The head is loaded when the checkpoint has its first tensor; then all of it must be there. */
+static enum ar_status load_head(struct loader *l, bool *loaded)
+{
+    struct ar_model *m = l->m;
+    int64_t C = m->cfg.hidden_size, V = m->num_labels;
+    struct { const char *name; int64_t d0, d1; size_t off; } bert[] = {
+        {"classifier.weight", V, C, m->head.w_off}, {"classifier.bias", V, 0, m->head.b_off}};
+    struct { const char *name; int64_t d0, d1; size_t off; } roberta[] = {
+        {"classifier.dense.weight", C, C, m->head.dense_w_off},
+        {"classifier.dense.bias", C, 0, m->head.dense_b_off},
+        {"classifier.out_proj.weight", V, C, m->head.w_off},
+        {"classifier.out_proj.bias", V, 0, m->head.b_off}};
+    int n = m->roberta ? 4 : 2;
+    *loaded = ar_safetensors_find(l->st, m->roberta ? roberta[0].name : bert[0].name) != NULL;
+    enum ar_status st = AR_STATUS_OK;
+    for (int i = 0; *loaded && st == AR_STATUS_OK && i < n; i++) {
+        const char *name = m->roberta ? roberta[i].name : bert[i].name;
+        const struct ar_st_tensor *t = ar_safetensors_find(l->st, name);
+        if (!t)
+            return ar__fail(m->ctx, AR_STATUS_BAD_FORMAT,
+                            "%s: tensor '%s' is missing (the checkpoint has part of a head)",
+                            l->dir, name);
+        int64_t shape[2] = {m->roberta ? roberta[i].d0 : bert[i].d0,
+                            m->roberta ? roberta[i].d1 : bert[i].d1};
+        st = read_checked(l, t, shape[1] ? 2 : 1, shape);
+        if (st == AR_STATUS_OK)
+            st = ar_mem_write(m->ctx,
+                              ar_mem_at(m->arena.param, m->roberta ? roberta[i].off : bert[i].off),
+                              l->host, t->count);
+    }
+    return st;
+}
+
+enum ar_status ar__model_load_weights(struct ar_model *m, const char *dir, bool *head_loaded)
+{
+    struct loader l = {.m = m, .dir = dir};
+    char err[1024];
+    enum ar_status st = ar_safetensors_open(dir, &l.st, err, sizeof err);
+    if (st != AR_STATUS_OK)
+        return ar__fail(m->ctx, st, "%s", err);
+    st = ar_mem_alloc(m->ctx, base_floats(m), &m->base);
+    if (st == AR_STATUS_OK)
+        st = load_embeddings(&l);
+    for (int i = 0; st == AR_STATUS_OK && i < m->cfg.num_layers; i++)
+        st = load_layer(&l, i, &m->layers[i]);
+    if (st == AR_STATUS_OK && !m->roberta)
+        st = load_linear(&l, "pooler.dense", 1, m->cfg.hidden_size, m->cfg.hidden_size,
+                         &m->pooler);
+    if (st == AR_STATUS_OK)
+        st = load_head(&l, head_loaded);
+    free(l.host);
+    ar_safetensors_free(l.st);
+    return st;
+}

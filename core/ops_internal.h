@@ -1,0 +1,73 @@
+/* Helpers shared by the host side of the transformer ops (core/ops_*.c, core/attention.c):
+ * argument checks that turn a bad call into a clear message, and the work-group size of the
+ * one-work-group-per-row reductions. Library-internal. */
+#ifndef ADARANK_CORE_OPS_INTERNAL_H
+#define ADARANK_CORE_OPS_INTERNAL_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+/* Work-group size of the row reductions (layernorm, loss, attention softmax): a power of two,
+ * at most the device's limit. 64 keeps the PoCL CPU device's per-group loop short and fills a
+ * GPU wavefront; the kernels size their local scratch with AR_WGS, so the host passes the same
+ * value as -DAR_WGS (see ar__ops_row_kernel). */
+#define AR__OPS_ROW_WGS 64
+
+static inline size_t ar__ops_row_wgs(const struct ar_ctx *ctx)
+{
+    size_t wgs = AR__OPS_ROW_WGS;
+    while (wgs > 1 && wgs > ctx->info.max_work_group_size)
+        wgs /= 2;
+    return wgs;
+}
+
+/* A kernel of a row-reduction family, built with -DAR_WGS=<the size it is launched with>. */
+static inline enum ar_status ar__ops_row_kernel(struct ar_ctx *ctx, const char *family,
+                                                const char *name, cl_kernel *k)
+{
+    char defines[64];
+    snprintf(defines, sizeof defines, "-DAR_WGS=%zu", ar__ops_row_wgs(ctx));
+    return ar__kernel(ctx, family, defines, name, k);
+}
+
+/* n > 0 and c > 0 (row count and row length). */
+static inline enum ar_status ar__ops_check_nc(struct ar_ctx *ctx, const char *what, int n, int c)
+{
+    if (n <= 0 || c <= 0)
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "%s: n=%d rows and c=%d columns must both be positive", what, n, c);
+    return AR_STATUS_OK;
+}
+
+/* A flat element count the kernels can index with 32-bit ids. */
+static inline enum ar_status ar__ops_check_count(struct ar_ctx *ctx, const char *what, size_t n)
+{
+    if (n == 0 || n > (size_t)INT_MAX)
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "%s: element count %zu must be in 1..%d", what, n, INT_MAX);
+    return AR_STATUS_OK;
+}
+
+/* A required operand: a buffer whose offset fits the kernels' uint offsets. */
+static inline enum ar_status ar__ops_need(struct ar_ctx *ctx, const char *what, const char *name,
+                                          struct ar_mem m)
+{
+    if (!ar_mem_present(m))
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT, "%s: operand %s is missing (NULL buffer)",
+                        what, name);
+    if (m.off > (size_t)UINT_MAX)
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "%s: operand %s offset %zu exceeds the kernels' 32-bit offsets", what,
+                        name, m.off);
+    return AR_STATUS_OK;
+}
+
+/* Kernel offset argument of a (checked) view. */
+static inline cl_uint ar__ops_off(struct ar_mem m)
+{
+    return (cl_uint)m.off;
+}
+
+#endif

@@ -1,0 +1,115 @@
+/* The input end of a transformer layer stack: the embedding sum and LayerNorm (forward and
+ * backward), host side of cl/embedding.cl and cl/layernorm.cl. */
+#include "ops_internal.h"
+
+enum ar_status ar_embedding_forward(struct ar_ctx *ctx, int n, int c, struct ar_mem ids,
+                                    struct ar_mem pos, struct ar_mem types, struct ar_mem wte,
+                                    struct ar_mem wpe, struct ar_mem wtt, struct ar_mem out)
+{
+    const char *what = "ar_embedding_forward";
+    enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
+    if (st == AR_STATUS_OK)
+        st = ar__ops_need(ctx, what, "ids", ids);
+    if (st == AR_STATUS_OK)
+        st = ar__ops_need(ctx, what, "pos", pos);
+    if (st == AR_STATUS_OK)
+        st = ar__ops_need(ctx, what, "wte", wte);
+    if (st == AR_STATUS_OK)
+        st = ar__ops_need(ctx, what, "wpe", wpe);
+    if (st == AR_STATUS_OK)
+        st = ar__ops_need(ctx, what, "out", out);
+    if (st != AR_STATUS_OK)
+        return st;
+    bool has_types = ar_mem_present(types);
+    if (has_types != ar_mem_present(wtt))
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "%s: token types and the token-type table wtt come together (types %s, "
+                        "wtt %s)",
+                        what, has_types ? "given" : "missing",
+                        ar_mem_present(wtt) ? "given" : "missing");
+    if (has_types) {
+        st = ar__ops_need(ctx, what, "types", types);
+        if (st == AR_STATUS_OK)
+            st = ar__ops_need(ctx, what, "wtt", wtt);
+        if (st != AR_STATUS_OK)
+            return st;
+    } else {
+        types = wtt = ids; /* never read: the kernel needs some buffer in the slot */
+    }
+
+    cl_kernel k;
+    st = ar__kernel(ctx, "embedding", "", "embedding_forward", &k);
+    if (st != AR_STATUS_OK)
+        return st;
+    cl_uint ids_off = ar__ops_off(ids), pos_off = ar__ops_off(pos),
+            types_off = ar__ops_off(types), wte_off = ar__ops_off(wte),
+            wpe_off = ar__ops_off(wpe), wtt_off = ar__ops_off(wtt), out_off = ar__ops_off(out);
+    cl_int flag = has_types;
+    st = ar__args(ctx, k, "embedding_forward", 17, AR__ARG(n), AR__ARG(c), AR__ARG(ids.buf),
+                  AR__ARG(ids_off), AR__ARG(pos.buf), AR__ARG(pos_off), AR__ARG(types.buf),
+                  AR__ARG(types_off), AR__ARG(flag), AR__ARG(wte.buf), AR__ARG(wte_off),
+                  AR__ARG(wpe.buf), AR__ARG(wpe_off), AR__ARG(wtt.buf), AR__ARG(wtt_off),
+                  AR__ARG(out.buf), AR__ARG(out_off));
+    if (st != AR_STATUS_OK)
+        return st;
+    size_t global[2] = {(size_t)c, (size_t)n}, local[2] = {c < 64 ? (size_t)c : 64, 1};
+    return ar__launch(ctx, k, "embedding_forward", 2, global, local);
+}
+
+enum ar_status ar_layernorm_forward(struct ar_ctx *ctx, int n, int c, float eps, struct ar_mem x,
+                                    struct ar_mem gamma, struct ar_mem beta, struct ar_mem y,
+                                    struct ar_mem mean, struct ar_mem rstd)
+{
+    const char *what = "ar_layernorm_forward";
+    enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
+    if (st == AR_STATUS_OK && !(eps >= 0.0f))
+        st = ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT, "%s: eps=%g must be >= 0", what,
+                      (double)eps);
+    const char *names[] = {"x", "gamma", "beta", "y", "mean", "rstd"};
+    struct ar_mem mems[] = {x, gamma, beta, y, mean, rstd};
+    for (int i = 0; i < 6 && st == AR_STATUS_OK; i++)
+        st = ar__ops_need(ctx, what, names[i], mems[i]);
+    cl_kernel k;
+    if (st == AR_STATUS_OK)
+        st = ar__ops_row_kernel(ctx, "layernorm", "layernorm_forward", &k);
+    if (st != AR_STATUS_OK)
+        return st;
+    cl_uint x_off = ar__ops_off(x), g_off = ar__ops_off(gamma), b_off = ar__ops_off(beta),
+            y_off = ar__ops_off(y), m_off = ar__ops_off(mean), r_off = ar__ops_off(rstd);
+    st = ar__args(ctx, k, "layernorm_forward", 15, AR__ARG(n), AR__ARG(c), AR__ARG(eps),
+                  AR__ARG(x.buf), AR__ARG(x_off), AR__ARG(gamma.buf), AR__ARG(g_off),
+                  AR__ARG(beta.buf), AR__ARG(b_off), AR__ARG(y.buf), AR__ARG(y_off),
+                  AR__ARG(mean.buf), AR__ARG(m_off), AR__ARG(rstd.buf), AR__ARG(r_off));
+    if (st != AR_STATUS_OK)
+        return st;
+    size_t wgs = ar__ops_row_wgs(ctx), global = (size_t)n * wgs;
+    return ar__launch(ctx, k, "layernorm_forward", 1, &global, &wgs);
+}
+
+enum ar_status ar_layernorm_backward(struct ar_ctx *ctx, int n, int c, struct ar_mem dy,
+                                     struct ar_mem x, struct ar_mem gamma, struct ar_mem mean,
+                                     struct ar_mem rstd, struct ar_mem dx, bool accumulate)
+{
+    const char *what = "ar_layernorm_backward";
+    enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
+    const char *names[] = {"dy", "x", "gamma", "mean", "rstd", "dx"};
+    struct ar_mem mems[] = {dy, x, gamma, mean, rstd, dx};
+    for (int i = 0; i < 6 && st == AR_STATUS_OK; i++)
+        st = ar__ops_need(ctx, what, names[i], mems[i]);
+    cl_kernel k;
+    if (st == AR_STATUS_OK)
+        st = ar__ops_row_kernel(ctx, "layernorm", "layernorm_backward", &k);
+    if (st != AR_STATUS_OK)
+        return st;
+    cl_uint dy_off = ar__ops_off(dy), x_off = ar__ops_off(x), g_off = ar__ops_off(gamma),
+            m_off = ar__ops_off(mean), r_off = ar__ops_off(rstd), dx_off = ar__ops_off(dx);
+    cl_int acc = accumulate;
+    st = ar__args(ctx, k, "layernorm_backward", 15, AR__ARG(n), AR__ARG(c), AR__ARG(dy.buf),
+                  AR__ARG(dy_off), AR__ARG(x.buf), AR__ARG(x_off), AR__ARG(gamma.buf),
+                  AR__ARG(g_off), AR__ARG(mean.buf), AR__ARG(m_off), AR__ARG(rstd.buf),
+                  AR__ARG(r_off), AR__ARG(dx.buf), AR__ARG(dx_off), AR__ARG(acc));
+    if (st != AR_STATUS_OK)
+        return st;
+    size_t wgs = ar__ops_row_wgs(ctx), global = (size_t)n * wgs;
+    return ar__launch(ctx, k, "layernorm_backward", 1, &global, &wgs);
+}

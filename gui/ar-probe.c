@@ -1,0 +1,157 @@
+/* ArProbe: screenshots and draw tracing for the GUI tests (ar-probe.h). */
+#include <stdio.h>
+
+#include "ar-probe.h"
+
+struct _ArProbe {
+    GObject parent_instance;
+    ArWindow *window; /* not owned: the probe is the window's data */
+    struct ar_probe_options opts;
+    char *screenshot;
+    guint tick, timeout;
+    int settled; /* frames since everything wanted has drawn */
+    gboolean done;
+    int exit_code;
+};
+
+G_DEFINE_FINAL_TYPE(ArProbe, ar_probe, G_TYPE_OBJECT)
+
+gboolean ar_probe_screenshot(GtkWidget *window, const char *path, GError **error)
+{
+    int w = gtk_widget_get_width(window), h = gtk_widget_get_height(window);
+    GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(window));
+    if (w <= 0 || h <= 0 || !renderer) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the window is not mapped");
+        return FALSE;
+    }
+    GdkPaintable *paintable = gtk_widget_paintable_new(window);
+    GtkSnapshot *snapshot = gtk_snapshot_new();
+    gdk_paintable_snapshot(paintable, GDK_SNAPSHOT(snapshot), w, h);
+    GskRenderNode *node = gtk_snapshot_free_to_node(snapshot);
+    gboolean ok = FALSE;
+    if (node) {
+        graphene_rect_t viewport = GRAPHENE_RECT_INIT(0, 0, (float)w, (float)h);
+        GdkTexture *texture = gsk_renderer_render_texture(renderer, node, &viewport);
+        ok = gdk_texture_save_to_png(texture, path);
+        g_object_unref(texture);
+        gsk_render_node_unref(node);
+    }
+    g_object_unref(paintable);
+    if (!ok) g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: could not write", path);
+    return ok;
+}
+
+static void finish(ArProbe *self, int code)
+{
+    if (self->done) return;
+    self->done = TRUE;
+    self->exit_code = code;
+    GtkApplication *app = gtk_window_get_application(GTK_WINDOW(self->window));
+    if (app) g_application_quit(G_APPLICATION(app));
+}
+
+static void on_drawn(ArChartView *chart, gint64 step, gpointer data)
+{
+    ArProbe *self = AR_PROBE(data);
+    enum ar_render_view view = ar_chart_view_get_view(chart);
+    if (self->opts.trace) {
+        printf("drawn page=%s step=%lld draws=%u\n", ar_render_view_name(view), (long long)step,
+               ar_chart_view_get_draw_count(chart));
+        const struct ar_render_heat_layout *l = ar_chart_view_get_heat_layout(chart);
+        graphene_point_t p;
+        if (view == AR_RENDER_RANKS && l->rows > 0 &&
+            gtk_widget_compute_point(GTK_WIDGET(chart), GTK_WIDGET(self->window),
+                                     &GRAPHENE_POINT_INIT((float)l->plot_x, (float)l->plot_y),
+                                     &p))
+            printf("heat x=%.1f y=%.1f w=%.1f h=%.1f rows=%d\n", p.x, p.y, l->plot_w, l->plot_h,
+                   l->rows);
+        fflush(stdout);
+    }
+}
+
+/* True when the visible page has drawn the run (the summary page: once the run is read). */
+static gboolean page_ready(ArProbe *self, gint64 *step)
+{
+    ArRunSource *source = ar_window_get_source(self->window);
+    if (!source || !ar_run_source_get_run(source)->schema) return FALSE;
+    *step = ar_run_source_get_last_step(source);
+    for (int v = 0; v <= AR_RENDER_LOSS; v++) {
+        ArChartView *c = ar_window_get_chart(self->window, (enum ar_render_view)v);
+        if (gtk_widget_get_mapped(GTK_WIDGET(c)) && ar_chart_view_get_draw_count(c) == 0)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+    (void)clock;
+    ArProbe *self = AR_PROBE(data);
+    gint64 step = -1;
+    gboolean want_step = self->opts.quit_at_step >= 0;
+    gboolean ready = page_ready(self, &step) && (!want_step || step >= self->opts.quit_at_step);
+    self->settled = ready ? self->settled + 1 : 0;
+    /* Two more frames after the draw: the frame that drew it has been presented. */
+    if (self->settled < 3 || !(self->opts.quit_after_draw || want_step)) return G_SOURCE_CONTINUE;
+    int code = 0;
+    if (self->screenshot) {
+        GError *error = NULL;
+        if (!ar_probe_screenshot(widget, self->screenshot, &error)) {
+            fprintf(stderr, "adarank-gui: screenshot: %s\n", error->message);
+            g_error_free(error);
+            code = 1;
+        }
+    }
+    self->tick = 0;
+    finish(self, code);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean on_timeout(gpointer data)
+{
+    ArProbe *self = AR_PROBE(data);
+    fprintf(stderr, "adarank-gui: --timeout reached before the views drew\n");
+    self->timeout = 0;
+    finish(self, 1);
+    return G_SOURCE_REMOVE;
+}
+
+ArProbe *ar_probe_attach(ArWindow *window, const struct ar_probe_options *options)
+{
+    ArProbe *self = g_object_new(AR_TYPE_PROBE, NULL);
+    self->window = window;
+    self->opts = *options;
+    self->screenshot = g_strdup(options->screenshot);
+    self->opts.screenshot = self->screenshot;
+    for (int v = 0; v <= AR_RENDER_LOSS; v++)
+        g_signal_connect_object(ar_window_get_chart(window, (enum ar_render_view)v), "drawn",
+                                G_CALLBACK(on_drawn), self, 0);
+    self->tick = gtk_widget_add_tick_callback(GTK_WIDGET(window), on_tick, self, NULL);
+    if (options->timeout_s > 0)
+        self->timeout = g_timeout_add_seconds((guint)options->timeout_s, on_timeout, self);
+    g_object_set_data_full(G_OBJECT(window), "ar-probe", self, g_object_unref);
+    return self;
+}
+
+int ar_probe_get_exit_code(ArProbe *self)
+{
+    return self->exit_code;
+}
+
+static void ar_probe_finalize(GObject *object)
+{
+    ArProbe *self = AR_PROBE(object);
+    g_clear_handle_id(&self->timeout, g_source_remove);
+    g_free(self->screenshot);
+    G_OBJECT_CLASS(ar_probe_parent_class)->finalize(object);
+}
+
+static void ar_probe_class_init(ArProbeClass *klass)
+{
+    G_OBJECT_CLASS(klass)->finalize = ar_probe_finalize;
+}
+
+static void ar_probe_init(ArProbe *self)
+{
+    self->opts.quit_at_step = -1;
+}

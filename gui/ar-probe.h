@@ -1,0 +1,35 @@
+/* ArProbe: the test hooks of adarank-gui (--screenshot, --quit-after-draw, --quit-at-step,
+ * --trace, --timeout), kept out of the window so the app itself has no test-only paths.
+ *
+ * It watches a window frame by frame. --trace prints one line per chart draw that showed run
+ * data ("drawn page=ranks step=120 draws=3"), plus the heatmap's plot rectangle in window
+ * coordinates ("heat x=.. y=.. w=.. h=.. rows=24") so a test can find the rows in a
+ * screenshot. The screenshot is the real mapped window: its widget tree rendered by the
+ * window's own GskRenderer into a texture and saved as PNG. */
+#ifndef AR_PROBE_H
+#define AR_PROBE_H
+
+#include "ar-window.h"
+
+G_BEGIN_DECLS
+
+#define AR_TYPE_PROBE (ar_probe_get_type())
+G_DECLARE_FINAL_TYPE(ArProbe, ar_probe, AR, PROBE, GObject)
+
+struct ar_probe_options {
+    const char *screenshot; /* PNG path, or NULL */
+    gboolean quit_after_draw, trace;
+    gint64 quit_at_step; /* < 0: off */
+    int timeout_s;       /* > 0: give up (exit 1) after this long */
+};
+
+/* Starts watching; the probe lives as long as the window. */
+ArProbe *ar_probe_attach(ArWindow *window, const struct ar_probe_options *options);
+/* Renders the window into a PNG at path. */
+gboolean ar_probe_screenshot(GtkWidget *window, const char *path, GError **error);
+/* 0, or 1 after a timeout. */
+int ar_probe_get_exit_code(ArProbe *self);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,35 @@
+/* ArRunSource: one run directory's metrics.jsonl, followed live.
+ *
+ * Wraps the incremental reader of metrics.h (ar_metrics_reader_*), which reads only the lines
+ * appended since the last poll and keeps a half-written last line for later. A timer polls the
+ * file (polling, not inotify, so a run written on a shared disk by another machine is followed
+ * too) and emits ::changed once per poll that read events, so the views redraw at most at the
+ * poll rate however fast events arrive. */
+#ifndef AR_RUN_SOURCE_H
+#define AR_RUN_SOURCE_H
+
+#include <glib-object.h>
+
+#include "adarank/metrics.h"
+
+G_BEGIN_DECLS
+
+#define AR_TYPE_RUN_SOURCE (ar_run_source_get_type())
+G_DECLARE_FINAL_TYPE(ArRunSource, ar_run_source, AR, RUN_SOURCE, GObject)
+
+/* Starts following RUN_DIR/metrics.jsonl (the file may not exist yet). poll_ms: the interval. */
+ArRunSource *ar_run_source_new(const char *run_dir, guint poll_ms);
+
+const char *ar_run_source_get_dir(ArRunSource *self);
+/* The run as read so far (never NULL; empty until run_start is read). */
+const struct ar_metrics_run *ar_run_source_get_run(ArRunSource *self);
+/* The largest step read, -1 before any. */
+gint64 ar_run_source_get_last_step(ArRunSource *self);
+/* The last read error ("FILE:LINE: what"), NULL when the last poll went fine. */
+const char *ar_run_source_get_error(ArRunSource *self);
+/* Polls now (also what the timer calls); returns the number of events read. */
+gsize ar_run_source_poll(ArRunSource *self);
+
+G_END_DECLS
+
+#endif

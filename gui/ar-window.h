@@ -1,0 +1,33 @@
+/* ArWindow: the main window — a header bar with the view switcher, the five views of a run
+ * (ranks heatmap, gate sparsity, Flexora layers, loss curves, summary) in a stack, and the run
+ * controls (new run, attach, pause/resume, stop, export).
+ *
+ * A window follows one run folder at a time (ArRunSource). A run started from the window is an
+ * `adarank-cl train` child (ArTrainer); the window follows the folder it writes, exactly as it
+ * follows a folder a headless CLI writes. */
+#ifndef AR_WINDOW_H
+#define AR_WINDOW_H
+
+#include <gtk/gtk.h>
+
+#include "adarank/render.h"
+#include "ar-chart-view.h"
+
+G_BEGIN_DECLS
+
+#define AR_TYPE_WINDOW (ar_window_get_type())
+G_DECLARE_FINAL_TYPE(ArWindow, ar_window, AR, WINDOW, GtkApplicationWindow)
+
+ArWindow *ar_window_new(GtkApplication *app);
+/* Follows run_dir (its metrics.jsonl may not exist yet). */
+void ar_window_attach(ArWindow *self, const char *run_dir);
+/* Shows a page: "ranks", "sparsity", "flexora", "loss" or "summary". False when unknown. */
+gboolean ar_window_show_page(ArWindow *self, const char *name);
+/* The chart of a view (not AR_RENDER_ALL), for export and the test hooks. */
+ArChartView *ar_window_get_chart(ArWindow *self, enum ar_render_view view);
+/* The run followed now, or NULL. */
+ArRunSource *ar_window_get_source(ArWindow *self);
+
+G_END_DECLS
+
+#endif

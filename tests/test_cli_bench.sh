@@ -1,0 +1,120 @@
+#!/bin/sh
+# `adarank-cl bench` and `adarank-cl tune` end to end: exit codes, the lines scripts read, and the
+# path from a tuner's output to a table the next run applies. The real CLBlast tuners take many
+# minutes, so the pick-up check runs stand-in tuners that write what CLBlast 1.5.3's write.
+# Speed is never asserted. Usage: test_cli_bench.sh PATH/TO/adarank-cl
+set -u
+cli=${1:?usage: test_cli_bench.sh PATH/TO/adarank-cl}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank-test-cli-bench-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+# expect CODE WHAT CMD...: runs CMD with output in $tmp/out, checks its exit code
+expect() {
+    want=$1 what=$2
+    shift 2
+    "$@" >"$tmp/out" 2>&1
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want"; sed 's/^/    /' "$tmp/out" >&2; fi
+}
+has() { # has PATTERN WHAT: grep -E on the last output
+    if grep -Eq -- "$1" "$tmp/out"; then ok; else bad "$2: no line matching '$1' in:"; sed 's/^/    /' "$tmp/out" >&2; fi
+}
+
+# ---- bench ---------------------------------------------------------------------------------
+expect 0 "bench --help" "$cli" bench --help
+has "gemm" "bench --help lists gemm"
+expect 2 "bench without a benchmark" "$cli" bench
+expect 2 "unknown benchmark" "$cli" bench nonsense
+has "unknown benchmark" "unknown benchmark message"
+expect 1 "bench step is announced but not available" "$cli" bench step
+has "not yet available" "bench step message"
+expect 2 "bad --repeats" "$cli" bench gemm --repeats 0
+expect 0 "bench gemm --help" "$cli" bench gemm --help
+
+expect 0 "bench gemm --quick --repeats 1" "$cli" bench gemm --quick --repeats 1
+has "^ratio CLBlast/OpenBLAS" "a ratio line"
+has "^CLBlast tuning table: " "the table line"
+has "^LoRA x\.A\^T" "the rank-8 LoRA product"
+
+expect 0 "bench gemm --json --no-tuning" "$cli" bench gemm --quick --repeats 1 --json --no-tuning
+has '^\{"device_index": [0-9]+, ' "JSON object"
+has '"tuning_table": null' "--no-tuning applies no table"
+has '"geomean_ratio": ' "JSON ratio"
+
+# ---- tune ----------------------------------------------------------------------------------
+expect 0 "tune --help" "$cli" tune --help
+has "clblast-utils" "tune --help names the package"
+expect 2 "tune: bad --fraction" "$cli" tune --dry-run --fraction 2
+expect 2 "tune: unknown kernel" "$cli" tune --dry-run --kernels xgemv
+
+expect 0 "tune --dry-run" "$cli" tune --dry-run --out "$tmp/never"
+has "would run .*Xgemm" "dry run shows the Xgemm tuner"
+has "clblast_tuner_xgemm -platform [0-9]+ -device [0-9]+ -precision 32 -runs 2\$" "tuner command"
+has "clblast_tuner_xgemm_direct " "dry run shows the XgemmDirect tuner"
+if [ -e "$tmp/never" ]; then bad "dry run wrote $tmp/never"; else ok; fi
+
+mkdir "$tmp/empty"
+expect 4 "tune without the tuners" "$cli" tune --tuner-dir "$tmp/empty" --out "$tmp/never"
+has "apt-get install clblast-utils" "missing tuner message names the package"
+
+# Stand-in tuners: they record their arguments and write one phase file in the current folder,
+# with the device name CLBlast's tuner would write (from `devices --json`, the default device).
+"$cli" devices --json >"$tmp/devices.json"
+device=$(grep '"default": true' "$tmp/devices.json" | sed 's/.*"name": "\([^"]*\)".*/\1/')
+mkdir "$tmp/bin"
+cat >"$tmp/bin/clblast_tuner_xgemm" <<EOF
+#!/bin/sh
+echo "\$@" > "$tmp/xgemm.args"
+cat > clblast_xgemm_1_32.json <<'END'
+{
+  "kernel_family": "xgemm_1",
+  "precision": "32",
+  "arg_m": "1024", "arg_n": "1024", "arg_k": "1024",
+  "device": "$device",
+  "results": [
+    {"kernel": "Xgemm", "time": 20.5, "parameters": {"GEMMK": 0,"KREG": 1,"KWG": 32,"KWI": 2,"MDIMA": 8,"MDIMC": 8,"MWG": 64,"NDIMB": 8,"NDIMC": 8,"NWG": 64,"SA": 1,"SB": 1,"STRM": 1,"STRN": 0,"VWM": 4,"VWN": 4,"PRECISION": 32}},
+    {"kernel": "Xgemm", "time": 99.0, "parameters": {"GEMMK": 0,"KREG": 1,"KWG": 16,"KWI": 2,"MDIMA": 8,"MDIMC": 8,"MWG": 32,"NDIMB": 8,"NDIMC": 8,"NWG": 32,"SA": 0,"SB": 0,"STRM": 0,"STRN": 0,"VWM": 2,"VWN": 2,"PRECISION": 32}}
+  ]
+}
+END
+EOF
+cat >"$tmp/bin/clblast_tuner_xgemm_direct" <<EOF
+#!/bin/sh
+cat > clblast_xgemm_direct_1_32.json <<'END'
+{
+  "kernel_family": "xgemm_direct_1",
+  "precision": "32",
+  "device": "$device",
+  "results": [
+    {"kernel": "XgemmDirectTN", "time": 3.0, "parameters": {"WGD": 32,"MDIMCD": 8,"NDIMCD": 8,"MDIMAD": 8,"NDIMBD": 8,"KWID": 2,"VWMD": 4,"VWND": 4,"PADA": 1,"PADB": 1,"PRECISION": 32}}
+  ]
+}
+END
+EOF
+chmod +x "$tmp/bin/clblast_tuner_xgemm" "$tmp/bin/clblast_tuner_xgemm_direct"
+
+expect 0 "tune with stand-in tuners" "$cli" tune --tuner-dir "$tmp/bin" --out "$tmp/tables" --fraction 0.25
+has "stored $tmp/tables/.*-xgemm\.json \(Xgemm" "Xgemm table stored"
+has "stored $tmp/tables/.*-xgemmdirect\.json \(XgemmDirect" "XgemmDirect table stored"
+has "a new context on .* now applies: .*$tmp/tables/" "the next context picks the tables up"
+if grep -q -- "-fraction 4 " "$tmp/xgemm.args"; then ok; else bad "--fraction 0.25 should pass -fraction 4: $(cat "$tmp/xgemm.args")"; fi
+if ls -a "$tmp/tables" | grep -q '\.tmp$'; then bad "temporary file left behind"; else ok; fi
+
+# The stored tables are what a later bench run applies, and its products stay correct (bench
+# gemm fails when CLBlast and OpenBLAS disagree).
+expect 0 "bench with the stored tables" env ADARANK_TUNING_DIR="$tmp/tables" "$cli" bench gemm --quick --repeats 1
+has "^CLBlast tuning table: .*$tmp/tables/.*-xgemm\.json" "bench reports the stored table"
+
+# --import converts files a tuner wrote earlier.
+mkdir "$tmp/old"
+(cd "$tmp/old" && "$tmp/bin/clblast_tuner_xgemm")
+expect 0 "tune --import" "$cli" tune --import "$tmp/old" --kernels xgemm --out "$tmp/imported"
+has "stored $tmp/imported/" "imported table stored"
+expect 3 "tune --import without tuner output" "$cli" tune --import "$tmp/empty" --kernels xgemm --out "$tmp/imported"
+
+echo "cli_bench: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,345 @@
+/* Rank methods on the tiny BERT fixture: mechanisms, with assertions that can fail.
+ *
+ *   LoRA    gates stay exactly 1 through training (PEFT's LoRA).
+ *   SoRA    the number of non-zero gates falls as the threshold ξ rises; the exported (pruned,
+ *           gate-folded) factors give the same logits as the gated model.
+ *   AdaLoRA the kept components follow the cubic budget schedule step by step; the pruned export
+ *           gives the model's logits.
+ *   DyLoRA  after one training run the model evaluates at every rank of the range; the factors
+ *           exported at rank b give the model's logits at rank b.
+ */
+#include "adarank/method.h"
+#include "test.h"
+
+#define N_EXAMPLES 24
+
+static const char *model_dir(void)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/fixtures/bert_tiny", getenv("ADARANK_TEST_DATA"));
+    return path;
+}
+
+/* A learnable toy task on the fixture's 97-token vocabulary: the label is the class of the first
+ * real token modulo 3. Lengths vary, so batches are padded. */
+static struct ar_encoded *toy_set(unsigned long long seed)
+{
+    struct ar_encoded *s = calloc(1, sizeof *s);
+    s->count = N_EXAMPLES;
+    s->num_labels = 3;
+    s->offsets = calloc(N_EXAMPLES + 1, sizeof *s->offsets);
+    s->labels = calloc(N_EXAMPLES, sizeof *s->labels);
+    s->lines = calloc(N_EXAMPLES, sizeof *s->lines);
+    s->ids = calloc(N_EXAMPLES * 12, sizeof *s->ids);
+    s->type_ids = calloc(N_EXAMPLES * 12, sizeof *s->type_ids);
+    int64_t at = 0;
+    for (int i = 0; i < N_EXAMPLES; i++) {
+        int len = 4 + (int)((test_uniform(&seed) + 1.0f) * 4.0f); /* 4..11 */
+        s->offsets[i] = at;
+        for (int t = 0; t < len; t++)
+            s->ids[at + t] = 5 + (int)((test_uniform(&seed) + 1.0f) * 45.0f); /* 5..94 */
+        s->ids[at] = 1;           /* [CLS]-like */
+        s->labels[i] = s->ids[at + 1] % 3;
+        s->lines[i] = i + 2;
+        s->max_len = len > s->max_len ? len : s->max_len;
+        at += len;
+    }
+    s->offsets[N_EXAMPLES] = at;
+    return s;
+}
+
+static struct ar_model *load_model(struct ar_ctx *ctx, int rank)
+{
+    struct ar_model_options o = ar_model_default_options();
+    o.num_labels = 3;
+    o.target_modules = "query,value";
+    o.rank = rank;
+    o.lora_alpha = 2.0f * (float)rank;
+    o.max_batch = 8;
+    o.max_time = 16;
+    o.seed = 7;
+    struct ar_model *m = NULL;
+    CHECK_OK(ctx, ar_model_load(ctx, model_dir(), &o, &m));
+    return m;
+}
+
+static struct ar_train_params short_run(int steps)
+{
+    struct ar_train_params p = ar_train_default_params();
+    p.lr = 5e-2; /* large, so a few steps move the gates measurably */
+    p.batch_size = 8;
+    p.max_steps = steps;
+    p.warmup_steps = 0;
+    p.eval_every = 0;
+    p.log_every = 1000;
+    p.seed = 3;
+    p.pad_id = 0;
+    return p;
+}
+
+static enum ar_status train(struct ar_ctx *ctx, struct ar_model *model, struct ar_method *method,
+                            const struct ar_encoded *set, int steps)
+{
+    struct ar_train_params p = short_run(steps);
+    struct ar_trainer *t = NULL;
+    enum ar_status st = ar_trainer_new(ctx, model, &p, set, NULL, &t);
+    if (st == AR_STATUS_OK)
+        st = ar_method_attach(method, t);
+    if (st == AR_STATUS_OK)
+        st = ar_trainer_run(t);
+    ar_trainer_free(t);
+    return st;
+}
+
+/* Logits (B, 3) of the first 8 examples, padded. */
+static void logits_of(struct ar_ctx *ctx, struct ar_model *model, const struct ar_encoded *set,
+                      float *out)
+{
+    int rows[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    struct ar_padded_batch pb = {0};
+    CHECK_OK(ctx, ar_padded_batch_fill(&pb, set, rows, 8, 0));
+    struct ar_batch b = {.batch = pb.batch, .time = pb.time, .ids = pb.ids,
+                         .type_ids = pb.type_ids, .attn_mask = pb.attn_mask, .labels = pb.labels};
+    float loss = 0;
+    CHECK_OK(ctx, ar_model_forward(model, &b, false, 0, &loss));
+    CHECK_OK(ctx, ar_model_logits(model, out));
+    ar_padded_batch_free(&pb);
+}
+
+/* Replaces every module's adapter by its exported plain-LoRA factors: the first `rank` components
+ * hold A' and B', gate 1 and mask 1; the rest are zero. The module's scale is unchanged. */
+static void load_exported(struct ar_ctx *ctx, struct ar_model *model, struct ar_method *method)
+{
+    struct ar_arena *arena = ar_model_arena(model);
+    for (int i = 0; i < ar_model_module_count(model); i++) {
+        struct ar_model_module *mod = ar_model_module(model, i);
+        size_t r = (size_t)mod->rank, in = (size_t)mod->in, out = (size_t)mod->out;
+        float *a = calloc(r * in, sizeof *a), *b = calloc(out * r, sizeof *b);
+        float *bfull = calloc(out * r, sizeof *bfull), *g = calloc(r, sizeof *g);
+        int kept = -1;
+        float scale = 0;
+        CHECK_OK(ctx, ar_method_export_module(method, i, a, b, &kept, &scale));
+        CHECK(kept >= 0 && kept <= mod->rank, "module %d kept %d", i, kept);
+        CHECK(scale == mod->scale, "module %d scale %g vs %g", i, scale, mod->scale);
+        for (size_t o = 0; o < out; o++)
+            for (int j = 0; j < kept; j++)
+                bfull[o * r + (size_t)j] = b[o * (size_t)kept + (size_t)j];
+        for (size_t j = 0; j < r; j++) {
+            g[j] = (int)j < kept ? 1.0f : 0.0f;
+            mod->mask[j] = g[j];
+        }
+        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->a_off), a, r * in));
+        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->b_off), bfull, out * r));
+        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->gate_off), g, r));
+        free(a), free(b), free(bfull), free(g);
+    }
+    CHECK_OK(ctx, ar_model_sync_masks(model));
+}
+
+/* Logits are O(1); the exported path reorders one rank-sized sum per output, so the float32
+ * policy of test.h with k = the longest chain (hidden 72 + intermediate 100) applies. */
+static void check_same_logits(const char *what, const float *want, const float *got)
+{
+    double ref[24];
+    for (int i = 0; i < 24; i++)
+        ref[i] = want[i];
+    CHECK_CLOSE(what, ref, got, 24, 72 + 100);
+}
+
+static void test_lora(struct ar_ctx *ctx, const struct ar_encoded *set)
+{
+    struct ar_model *model = load_model(ctx, 4);
+    struct ar_method_params p = ar_method_default_params(AR_METHOD_LORA);
+    struct ar_method *method = NULL;
+    CHECK_OK(ctx, ar_method_new(ctx, model, &p, 1, &method));
+    CHECK_OK(ctx, train(ctx, model, method, set, 4));
+    const struct ar_method_report *r = NULL;
+    CHECK_OK(ctx, ar_method_report(method, &r));
+    int not_one = 0;
+    for (int i = 0; r && i < r->n_modules; i++)
+        for (int j = 0; j < r->values_count[i]; j++)
+            not_one += r->values[i][j] != 1.0f;
+    CHECK(not_one == 0, "LoRA gates moved: %d entries differ from 1", not_one);
+    CHECK(r && r->effective[0] == 4 && r->allocated[0] == 4, "LoRA rank %d of %d",
+          r ? r->effective[0] : -1, r ? r->allocated[0] : -1);
+    ar_method_free(method);
+    ar_model_free(model);
+}
+
+/* Non-zero gates after a fixed short SoRA run at threshold xi (no scheduler). */
+static int sora_nonzero(struct ar_ctx *ctx, const struct ar_encoded *set, float xi,
+                        bool check_export)
+{
+    struct ar_model *model = load_model(ctx, 8);
+    struct ar_method_params p = ar_method_default_params(AR_METHOD_SORA);
+    p.sora.xi = p.sora.xi_max = xi;
+    p.sora.stages = 1;
+    struct ar_method *method = NULL;
+    CHECK_OK(ctx, ar_method_new(ctx, model, &p, 11, &method));
+    CHECK_OK(ctx, train(ctx, model, method, set, 6));
+    CHECK_OK(ctx, ar_method_finish(method));
+    const struct ar_method_report *r = NULL;
+    CHECK_OK(ctx, ar_method_report(method, &r));
+    int nonzero = 0;
+    for (int i = 0; r && i < r->n_modules; i++)
+        nonzero += r->effective[i];
+    if (check_export) {
+        float gated[24], pruned[24];
+        logits_of(ctx, model, set, gated);
+        load_exported(ctx, model, method);
+        logits_of(ctx, model, set, pruned);
+        check_same_logits("SoRA pruned vs gated logits", gated, pruned);
+    }
+    ar_method_free(method);
+    ar_model_free(model);
+    return nonzero;
+}
+
+static void test_sora(struct ar_ctx *ctx, const struct ar_encoded *set)
+{
+    /* Gates start N(0, 1): with 4 modules × 8 = 32 gates, each step shrinks |g| by ξ. */
+    int n0 = sora_nonzero(ctx, set, 0.0f, false);
+    int n1 = sora_nonzero(ctx, set, 0.1f, true);
+    int n2 = sora_nonzero(ctx, set, 0.3f, false);
+    printf("sora non-zero gates at xi 0, 0.1, 0.3: %d %d %d\n", n0, n1, n2);
+    CHECK(n0 == 32, "without a threshold every gate stays non-zero (%d of 32)", n0);
+    CHECK(n1 < n0 && n2 < n1, "non-zero gates must fall as ξ rises: %d, %d, %d", n0, n1, n2);
+}
+
+static void test_dylora(struct ar_ctx *ctx, const struct ar_encoded *set)
+{
+    struct ar_model *model = load_model(ctx, 4);
+    struct ar_method_params p = ar_method_default_params(AR_METHOD_DYLORA);
+    struct ar_method *method = NULL;
+    CHECK_OK(ctx, ar_method_new(ctx, model, &p, 5, &method));
+    CHECK_OK(ctx, train(ctx, model, method, set, 6));
+    CHECK_OK(ctx, ar_method_finish(method));
+    for (int b = 1; b <= 4; b++) {
+        CHECK_OK(ctx, ar_method_set_rank(method, b));
+        const struct ar_method_report *r = NULL;
+        CHECK_OK(ctx, ar_method_report(method, &r));
+        CHECK(r && r->effective[0] == b, "rank %d: effective %d", b, r ? r->effective[0] : -1);
+        float at_rank[24];
+        logits_of(ctx, model, set, at_rank);
+        int finite = 1;
+        for (int i = 0; i < 24; i++)
+            finite &= isfinite(at_rank[i]);
+        CHECK(finite, "rank %d: logits not finite", b);
+        if (b == 2) {
+            /* The export at rank 2 is a rank-2 plain LoRA with the α/2 scaling folded in. */
+            load_exported(ctx, model, method);
+            float exported[24];
+            logits_of(ctx, model, set, exported);
+            check_same_logits("DyLoRA rank-2 export vs model at rank 2", at_rank, exported);
+            break;
+        }
+    }
+    CHECK(ar_method_set_rank(method, 9) == AR_STATUS_INVALID_ARGUMENT, "rank above R refused");
+    ar_method_free(method);
+    ar_model_free(model);
+}
+
+/* AdaLoRA's budget: b(t) = b_T + (b_0 − b_T)(1 − (t − t_i)/(T − t_f − t_i))³ between the phases
+ * (METHODS.md §5.4), recomputed here independently and compared with the number of components
+ * the method keeps after every step. */
+struct budget_watch {
+    struct ar_method *method;
+    int steps, kept[16], budget[16];
+};
+
+static enum ar_status watch_step(void *user, struct ar_trainer *t, const struct ar_train_state *s)
+{
+    (void)t;
+    struct budget_watch *w = user;
+    const struct ar_method_report *r = NULL;
+    enum ar_status st = ar_method_report(w->method, &r);
+    if (st != AR_STATUS_OK || s->step < 1 || s->step > 16)
+        return st;
+    int kept = 0;
+    for (int i = 0; i < r->n_modules; i++)
+        kept += r->effective[i];
+    w->kept[s->step - 1] = kept;
+    w->budget[s->step - 1] = (int)r->threshold;
+    w->steps = s->step;
+    return AR_STATUS_OK;
+}
+
+static void test_adalora(struct ar_ctx *ctx, const struct ar_encoded *set)
+{
+    struct ar_model *model = load_model(ctx, 4);
+    struct ar_method_params p = ar_method_default_params(AR_METHOD_ADALORA);
+    p.adalora.target_rank = 2;
+    p.adalora.tinit = 2;
+    p.adalora.tfinal = 3;
+    p.adalora.delta_t = 1;
+    struct ar_method *method = NULL;
+    CHECK_OK(ctx, ar_method_new(ctx, model, &p, 9, &method));
+    struct ar_train_params tp = short_run(10);
+    struct ar_trainer *t = NULL;
+    CHECK_OK(ctx, ar_trainer_new(ctx, model, &tp, set, NULL, &t));
+    CHECK_OK(ctx, ar_method_attach(method, t));
+    struct budget_watch w = {.method = method};
+    struct ar_train_hooks hooks = {.user = &w, .after_step = watch_step};
+    CHECK_OK(ctx, ar_trainer_add_hooks(t, &hooks));
+    CHECK_OK(ctx, ar_trainer_run(t));
+    CHECK(w.steps == 10, "watched %d steps", w.steps);
+    /* 4 modules × R 4: b0 = 16, bT = 4 × 2 = 8; T = 10, tinit 2, tfinal 3 → budget phase t = 3..6,
+     * final mask at t = 7. */
+    for (int step = 1; step <= w.steps; step++) {
+        int want;
+        if (step <= 2)
+            want = 16;
+        else if (step >= 7)
+            want = 8;
+        else {
+            double left = 1.0 - (double)(step - 2) / 5.0;
+            want = (int)floor(8.0 + 8.0 * left * left * left);
+        }
+        CHECK(w.budget[step - 1] == want, "step %d: budget %d, schedule says %d", step,
+              w.budget[step - 1], want);
+        CHECK(w.kept[step - 1] == want, "step %d: %d components kept, budget %d", step,
+              w.kept[step - 1], want);
+    }
+    CHECK_OK(ctx, ar_method_finish(method));
+    float gated[24], exported[24];
+    logits_of(ctx, model, set, gated);
+    load_exported(ctx, model, method);
+    logits_of(ctx, model, set, exported);
+    check_same_logits("AdaLoRA pruned export vs model", gated, exported);
+    ar_trainer_free(t);
+    ar_method_free(method);
+    ar_model_free(model);
+}
+
+static void test_bad_input(struct ar_ctx *ctx)
+{
+    enum ar_method_kind k;
+    CHECK(!ar_method_kind_parse("sorra", &k), "unknown method name refused");
+    CHECK(ar_method_kind_parse("adalora", &k) && k == AR_METHOD_ADALORA, "parse adalora");
+    struct ar_model *model = load_model(ctx, 4);
+    struct ar_method_params p = ar_method_default_params(AR_METHOD_DYLORA);
+    p.dylora.min_rank = 5;
+    struct ar_method *method = NULL;
+    CHECK(ar_method_new(ctx, model, &p, 1, &method) == AR_STATUS_INVALID_ARGUMENT,
+          "min_rank above R refused");
+    CHECK(strstr(ar_ctx_errmsg(ctx), "min_rank") != NULL, "message: %s", ar_ctx_errmsg(ctx));
+    p = ar_method_default_params(AR_METHOD_LORA);
+    CHECK_OK(ctx, ar_method_new(ctx, model, &p, 1, &method));
+    CHECK(ar_method_set_rank(method, 2) == AR_STATUS_UNSUPPORTED, "set_rank is DyLoRA's");
+    ar_method_free(method);
+    ar_model_free(model);
+}
+
+int main(void)
+{
+    struct ar_ctx *ctx = test_open_ctx();
+    struct ar_encoded *set = toy_set(42);
+    test_lora(ctx, set);
+    test_sora(ctx, set);
+    test_dylora(ctx, set);
+    test_adalora(ctx, set);
+    test_bad_input(ctx);
+    ar_encoded_free(set);
+    ar_ctx_free(ctx);
+    return test_finish("method");
+}
