@@ -77,8 +77,8 @@ __kernel void attention_softmax_forward(int b, int h, int t, int causal,
     __local float scratch[AR_WGS];
     int row = (int)get_group_id(0); /* (bi·H + hi)·T + i */
     int lid = (int)get_local_id(0);
-    /* No early return: PoCL 3.1 miscompiles kernels that return before a barrier, even
-     * uniformly (see layernorm.cl). A spare group works on an empty row. */
+    /* No early return before the barriers (PoCL 3.1, see layernorm.cl): a spare group works
+     * on an empty row. */
     int len = row < b * h * t ? t : 0; /* length of this group's row */
     int i = row % t, bi = row / (h * t);
     int keys = causal ? min(i + 1, len) : len; /* keys j ≥ keys are masked by causality */
@@ -109,8 +109,8 @@ __kernel void attention_softmax_backward(int rows, int t, __global const float *
     __local float scratch[AR_WGS];
     int row = (int)get_group_id(0);
     int lid = (int)get_local_id(0);
-    /* No early return: PoCL 3.1 miscompiles kernels that return before a barrier, even
-     * uniformly (see layernorm.cl). A spare group works on an empty row. */
+    /* No early return before the barriers (PoCL 3.1, see layernorm.cl): a spare group works
+     * on an empty row. */
     if (row >= rows)
         t = 0;
     __global const float *pr = p + p_off + (size_t)row * t;

@@ -36,8 +36,9 @@ __kernel void layernorm_forward(int n, int c, float eps, __global const float *x
     __local float scratch[AR_WGS];
     int row = (int)get_group_id(0);
     int lid = (int)get_local_id(0);
-    /* No early return: PoCL 3.1 miscompiles kernels that return before a barrier, even
-     * uniformly. The host launches exactly one group per row; a spare group has an empty row. */
+    /* No early return before the barriers, although a group-uniform one is legal OpenCL: with
+     * it, PoCL 3.1 (LLVM 15) ran layernorm_backward's last loop for j ≥ c and wrote past the row.
+     * The host launches one group per row; a spare group would work on an empty row. */
     if (row >= n)
         c = 0;
     __global const float *xr = x + x_off + (size_t)row * c;
@@ -72,8 +73,7 @@ __kernel void layernorm_backward(int n, int c, __global const float *dy, uint dy
     __local float scratch[AR_WGS];
     int row = (int)get_group_id(0);
     int lid = (int)get_local_id(0);
-    /* No early return: PoCL 3.1 miscompiles kernels that return before a barrier, even
-     * uniformly. The host launches exactly one group per row; a spare group has an empty row. */
+    /* No early return before the barriers (see layernorm_forward). */
     if (row >= n)
         c = 0;
     __global const float *dyr = dy + dy_off + (size_t)row * c;

@@ -38,8 +38,8 @@ __kernel void cross_entropy_forward(int n, int v, __global const float *logits, 
     __local float scratch[AR_WGS];
     int row = (int)get_group_id(0);
     int lid = (int)get_local_id(0);
-    /* No early return: PoCL 3.1 miscompiles kernels that return before a barrier, even
-     * uniformly (see layernorm.cl). A spare group works on an empty row. */
+    /* No early return before the barriers (PoCL 3.1, see layernorm.cl): a spare group works
+     * on an empty row. */
     if (row >= n)
         v = 0;
     __global const float *x = logits + logits_off + (size_t)row * v;

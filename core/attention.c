@@ -109,9 +109,7 @@ static enum ar_status permute(struct ar_attention *att, const char *name, int gr
                   AR__ARG(d_off));
     if (st != AR_STATUS_OK)
         return st;
-    size_t cols = (size_t)groups * h * d;
-    size_t global[2] = {cols, (size_t)att->b * att->t}, local[2] = {cols < 64 ? cols : 64, 1};
-    return ar__launch(ctx, k, name, 2, global, local);
+    return ar__ops_launch_2d(ctx, k, name, (size_t)groups * h * d, (size_t)att->b * att->t);
 }
 
 /* One launch of a per-row softmax kernel over the B·H·T rows; args already set. */

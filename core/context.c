@@ -103,6 +103,7 @@ void ar_ctx_free(struct ar_ctx *ctx)
     free(ctx->tuning_dir);
     free(ctx->tuning_source);
     free(ctx->errmsg);
+    ar__mem_stats_release(ctx->mem_stats);
     free(ctx);
 }
 

@@ -215,12 +215,10 @@ enum ar_status ar__dataset_read_delimited(struct ar__dataset_builder *b, const c
     }
     ncols = r.nfields;
     header = calloc((size_t)ncols, sizeof *header);
-    for (int i = 0; header && i < ncols; i++)
-        header[i] = strdup(ar__records_field(&r, i));
-    for (int i = 0; header && i < ncols; i++)
-        if (!header[i])
-            header = NULL; /* leaks the rest only on out-of-memory, then fails below */
-    if (!header) {
+    bool copied = header != NULL;
+    for (int i = 0; copied && i < ncols; i++)
+        copied = (header[i] = strdup(ar__records_field(&r, i))) != NULL;
+    if (!copied) {
         st = AR_STATUS_OUT_OF_MEMORY;
         snprintf(err, err_size, "%s: out of memory", b->name);
         goto done;

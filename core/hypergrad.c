@@ -21,7 +21,11 @@
  *   - every forward here runs without dropout (training = false), so that F is deterministic;
  *   - Betty rolls W back after the β step and redoes the inner step with the new β: here the
  *     search runs in the trainer's before_forward hook, and the trainer's own step that follows
- *     uses the new gates, which is that redo.
+ *     uses the new gates, which is that redo;
+ *   - with gradient accumulation the inner step's training batch is the step's first
+ *     micro-batch (one search step per optimizer step).
+ * The selection variables live on the host: a trainer's restore_best brings back earlier gates
+ * but not the x that gave them.
  */
 #include <math.h>
 #include <stdlib.h>

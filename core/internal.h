@@ -82,7 +82,12 @@ struct ar_ctx {
     void *log_user;
     char *errmsg;
     size_t errmsg_len, errmsg_cap;
+    struct ar__mem_stats *mem_stats; /* device bytes allocated (memory.c), created on first use */
 };
+
+/* Drops the context's reference to its allocation counters (memory.c); ar_ctx_free calls it.
+ * Buffers still alive keep the counters alive until OpenCL frees them. */
+void ar__mem_stats_release(struct ar__mem_stats *stats);
 
 /* The cl ids of entry `index` of ar_device_list (devices.c). */
 enum ar_status ar__device_ids(int index, cl_platform_id *platform, cl_device_id *device, char *err,

@@ -25,21 +25,47 @@ struct ar_model_options ar_model_default_options(void)
     };
 }
 
-static enum ar_status check_options(struct ar_model *m, const struct ar_model_options *o)
+/* Which (architecture, task) pairs this engine computes. */
+static enum ar_status check_task(struct ar_model *m, const struct ar_model_options *o)
 {
     const struct ar_model_config *c = &m->cfg;
     struct ar_ctx *ctx = m->ctx;
-    if (c->arch != AR_ARCH_BERT)
+    if (c->arch == AR_ARCH_LLAMA)
         return ar__fail(ctx, AR_STATUS_UNSUPPORTED,
-                        "model: model_type \"%s\" is not supported by this engine (bert, roberta)",
+                        "model: model_type \"%s\" is not supported by this engine yet (bert, "
+                        "roberta, gpt2)",
                         c->model_type);
     if (c->hidden_act == AR_HIDDEN_ACT_SILU)
         return ar__fail(ctx, AR_STATUS_UNSUPPORTED,
                         "model: hidden_act silu is not supported for %s", c->model_type);
+    if (c->arch == AR_ARCH_GPT2) {
+        if (o->task != AR_TASK_CAUSAL_LM)
+            return ar__fail(ctx, AR_STATUS_UNSUPPORTED,
+                            "model: %s supports the causal-LM task only (AR_TASK_CAUSAL_LM)",
+                            c->model_type);
+        /* The tied LM head is frozen: without adapters nothing would train (empty arena). */
+        if (o->rank <= 0 || !o->target_modules || !*o->target_modules)
+            return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                            "model: causal-LM fine-tuning of %s needs LoRA targets and rank > 0 "
+                            "(the tied LM head is frozen)",
+                            c->model_type);
+        return AR_STATUS_OK;
+    }
     if (o->task != AR_TASK_SEQ_CLS || o->num_labels < 2)
         return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
-                        "model: sequence classification needs num_labels >= 2 (got %d)",
-                        o->num_labels);
+                        "model: %s needs sequence classification with num_labels >= 2 (got task "
+                        "%d, %d labels)",
+                        c->model_type, (int)o->task, o->num_labels);
+    return AR_STATUS_OK;
+}
+
+static enum ar_status check_options(struct ar_model *m, const struct ar_model_options *o)
+{
+    const struct ar_model_config *c = &m->cfg;
+    struct ar_ctx *ctx = m->ctx;
+    enum ar_status st = check_task(m, o);
+    if (st != AR_STATUS_OK)
+        return st;
     if (o->rank < 0 || (o->rank > 0 && !(o->lora_alpha > 0 && isfinite(o->lora_alpha))))
         return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
                         "model: rank %d must be >= 0 and lora_alpha %g > 0", o->rank,
@@ -71,15 +97,17 @@ static enum ar_status alloc_activations(struct ar_model *m)
     size_t N = (size_t)m->opts.max_batch * (size_t)m->opts.max_time, B = (size_t)m->opts.max_batch;
     size_t C = (size_t)m->cfg.hidden_size, I = (size_t)m->cfg.intermediate_size;
     size_t V = (size_t)m->num_labels, L = (size_t)m->cfg.num_layers;
+    size_t R = ar__model_loss_rows(m, m->opts.max_batch, m->opts.max_time); /* loss rows */
     struct { struct ar_mem *v; size_t n; } plan[] = {
-        {&m->ids, N}, {&m->pos, N}, {&m->types, N}, {&m->labels, B}, {&m->key_mask, N},
+        {&m->ids, N}, {&m->pos, N}, {&m->types, N}, {&m->labels, R}, {&m->key_mask, N},
         {&m->x, N * C}, {&m->a, N * C}, {&m->h, N * C}, {&m->qkv, 3 * N * C},
         {&m->ctx_out, N * C}, {&m->iact, N * I}, {&m->emb_mean, N}, {&m->emb_rstd, N},
         {&m->cls, B * C}, {&m->cls_d, B * C}, {&m->z, B * C}, {&m->pooled, B * C},
-        {&m->pd, B * C}, {&m->logits, B * V}, {&m->probs, B * V}, {&m->losses, B},
+        {&m->pd, B * C}, {&m->logits, R * V}, {&m->probs, R * V}, {&m->losses, R},
         {&m->dx, N * C}, {&m->da, N * C}, {&m->dh, N * C}, {&m->dctx, N * C},
         {&m->dqkv, 3 * N * C}, {&m->di, N * I}, {&m->di2, N * I}, {&m->dcls, B * C},
-        {&m->dz, B * C}, {&m->dpooled, B * C}, {&m->dlogits, B * V}};
+        {&m->dz, B * C}, {&m->dpooled, B * C}, {&m->dlogits, R * V},
+        {&m->resid, m->cfg.arch == AR_ARCH_BERT ? 1 : N * C}};
     size_t count = sizeof plan / sizeof plan[0], per_layer = 2 * N * C + N * I + 4 * N;
     size_t align = AR_ARENA_ALIGN, total = (L * 7 + count) * align + L * per_layer;
     for (size_t i = 0; i < count; i++)
@@ -106,8 +134,8 @@ static enum ar_status alloc_activations(struct ar_model *m)
         CARVE(y->rstd2, N);
     }
 #undef CARVE
-    m->host_losses = malloc(B * sizeof(float));
-    m->host_ints = malloc((3 * N + B) * sizeof(int32_t));
+    m->host_losses = malloc(R * sizeof(float));
+    m->host_ints = malloc((3 * N + R) * sizeof(int32_t));
     m->host_mask = malloc(N * sizeof(float));
     if (!m->host_losses || !m->host_ints || !m->host_mask)
         return ar__fail(m->ctx, AR_STATUS_OUT_OF_MEMORY, "model: host staging");
@@ -135,7 +163,8 @@ static enum ar_status new_layers(struct ar_model *m)
     }
     struct ar_attention_dims ad = {.batch = m->opts.max_batch, .time = m->opts.max_time,
                                    .heads = m->cfg.num_heads,
-                                   .head_size = m->cfg.hidden_size / m->cfg.num_heads};
+                                   .head_size = m->cfg.hidden_size / m->cfg.num_heads,
+                                   .causal = m->cfg.arch != AR_ARCH_BERT};
     for (int l = 0; st == AR_STATUS_OK && l < m->cfg.num_layers; l++)
         st = ar_attention_new(m->ctx, &ad, &m->layers[l].att);
     return st;
@@ -151,6 +180,11 @@ static enum ar_status load(struct ar_model *m, const char *dir)
     /* XLM-RoBERTa is RoBERTa's architecture under the same "roberta." module prefix. */
     m->roberta = !strcmp(m->cfg.model_type, "roberta") || !strcmp(m->cfg.model_type, "xlm-roberta");
     m->prefix = m->roberta ? "roberta" : "bert";
+    if (m->cfg.arch == AR_ARCH_GPT2)
+        m->prefix = "transformer"; /* GPT2LMHeadModel's; hub files often have none */
+    m->causal_lm = m->opts.task == AR_TASK_CAUSAL_LM;
+    if (m->causal_lm)
+        m->num_labels = m->cfg.vocab_size;
     if ((st = check_options(m, &m->opts)) != AR_STATUS_OK)
         return st;
     m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers);
@@ -263,7 +297,8 @@ enum ar_status ar_model_forward(struct ar_model *m, const struct ar_batch *batch
     m->time = batch->time;
     m->training = training;
     m->step = step;
-    enum ar_status st = ar__bert_forward(m, batch, training, step);
+    enum ar_status st = m->cfg.arch == AR_ARCH_GPT2 ? ar__gpt2_forward(m, batch, training, step)
+                                                    : ar__bert_forward(m, batch, training, step);
     if (st != AR_STATUS_OK)
         return st;
     m->have_forward = true;
@@ -279,7 +314,8 @@ enum ar_status ar_model_backward(struct ar_model *m, float loss_scale)
     if (!m->have_forward || !m->have_loss)
         return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
                         "model backward: needs a forward with labels first");
-    return ar__bert_backward(m, loss_scale);
+    return m->cfg.arch == AR_ARCH_GPT2 ? ar__gpt2_backward(m, loss_scale)
+                                       : ar__bert_backward(m, loss_scale);
 }
 
 static enum ar_status read_last(struct ar_model *m, struct ar_mem src, size_t n, float *out)
@@ -294,7 +330,8 @@ static enum ar_status read_last(struct ar_model *m, struct ar_mem src, size_t n,
 enum ar_status ar_model_logits(struct ar_model *m, float *out)
 {
     return read_last(m, m ? m->logits : (struct ar_mem){0},
-                     m ? (size_t)m->batch * (size_t)m->num_labels : 0, out);
+                     m ? ar__model_loss_rows(m, m->batch, m->time) * (size_t)m->num_labels : 0,
+                     out);
 }
 
 enum ar_status ar_model_hidden_state(struct ar_model *m, float *out)

@@ -28,6 +28,10 @@ struct ar__model_linear {
     size_t mask_off;               /* into mask_host / mask_dev */
 };
 
+/* One transformer block. GPT-2 reuses it (core/model_gpt2.c): qkv is c_attn (G = 1, out 3C),
+ * attn_out attn.c_proj, inter mlp.c_fc, out mlp.c_proj, ln1/ln2 ln_1/ln_2; being pre-LN, r1 is
+ * the block's input (the residual stream, which LN1 normalises) and r2 the residual after the
+ * attention branch (LN2's input). */
 struct ar__bert_layer {
     struct ar__model_linear qkv;      /* (3C, C): query, key, value stacked, G = 3 */
     struct ar__model_linear attn_out; /* (C, C)  attention.output.dense */
@@ -55,7 +59,8 @@ struct ar_model {
     char target_modules[256]; /* opts.target_modules points here */
     const char *prefix;       /* "bert" or "roberta": PEFT module paths start with it */
     bool roberta;
-    int num_labels;
+    int num_labels;           /* SEQ_CLS: classes; CAUSAL_LM: the vocabulary (logit columns) */
+    bool causal_lm;           /* opts.task == AR_TASK_CAUSAL_LM: one loss row per token */
 
     /* ---- frozen base: one buffer ---- */
     struct ar_mem base;
@@ -63,6 +68,7 @@ struct ar_model {
     struct ar_mem ln_emb_g, ln_emb_b; /* (C) */
     struct ar__bert_layer *layers;    /* (L) */
     struct ar__model_linear pooler;   /* (C, C) BERT's pooler.dense (a LoRA target with "dense") */
+    struct ar_mem ln_f_g, ln_f_b;     /* (C) GPT-2's final ln_f */
 
     /* ---- trainable state ---- */
     struct ar_arena_layout *layout;
@@ -81,7 +87,8 @@ struct ar_model {
     struct ar_mem x, a, h, qkv, ctx_out, iact;       /* scratch (N, C)…(N, 3C), (N, I) */
     struct ar_mem emb_mean, emb_rstd;                /* (N) */
     struct ar_mem cls, cls_d, z, pooled, pd;         /* (B, C) head path */
-    struct ar_mem logits, probs, losses;             /* (B, V), (B, V), (B) */
+    struct ar_mem logits, probs, losses;             /* (B, V), (B, V), (B); CAUSAL_LM (N, V)… */
+    struct ar_mem resid;                             /* (N, C) decoders: last block's output */
     /* backward scratch */
     struct ar_mem dx, da, dh, dctx, dqkv, di, di2;   /* (N, C)…(N, 3C), (N, I) */
     struct ar_mem dcls, dz, dpooled, dlogits;        /* (B, C)…, (B, V) */
@@ -92,7 +99,7 @@ struct ar_model {
     int batch, time, counted; /* counted: rows whose label is not ignored */
     uint64_t step;
     float *host_losses; /* (max_batch) */
-    int32_t *host_ints; /* (3·N + B) staging for ids, positions, types, labels */
+    int32_t *host_ints; /* (3·N + rows) staging for ids, positions, types, labels */
     float *host_mask;   /* (N) */
 };
 
@@ -109,6 +116,17 @@ struct ar__model_linear *ar__model_linear_at(struct ar_model *m, int i);
 /* Reads every base tensor (and the head, when present) from dir into m->base and the arena.
  * *head_loaded tells whether the checkpoint carried a classifier. */
 enum ar_status ar__model_load_weights(struct ar_model *m, const char *dir, bool *head_loaded);
+
+/* Rows of the loss: B for SEQ_CLS, N = B·T for CAUSAL_LM (max_batch × max_time when sizing). */
+static inline size_t ar__model_loss_rows(const struct ar_model *m, int batch, int time)
+{
+    return m->causal_lm ? (size_t)batch * (size_t)time : (size_t)batch;
+}
+
+/* ---- model_gpt2.c ---- */
+enum ar_status ar__gpt2_forward(struct ar_model *m, const struct ar_batch *b, bool training,
+                                uint64_t step);
+enum ar_status ar__gpt2_backward(struct ar_model *m, float loss_scale);
 
 /* ---- model_bert.c ---- */
 enum ar_status ar__bert_forward(struct ar_model *m, const struct ar_batch *b, bool training,

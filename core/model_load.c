@@ -119,7 +119,7 @@ static size_t base_floats(const struct ar_model *m)
     size_t emb = ((size_t)c->vocab_size + (size_t)c->max_positions + (size_t)c->type_vocab_size) * C +
                  2 * C;
     size_t layer = 4 * C * C + 4 * C + 2 * I * C + I + C + 4 * C;
-    size_t pooler = m->roberta ? 0 : C * C + C;
+    size_t pooler = m->roberta || c->arch != AR_ARCH_BERT ? 0 : C * C + C;
     size_t carves = 7 + 12 * (size_t)c->num_layers; /* each carve is padded to the alignment */
     return emb + (size_t)c->num_layers * layer + pooler + carves * pad;
 }
@@ -196,6 +196,89 @@ static enum ar_status load_embeddings(struct loader *l)
     return st;
 }
 
+/* ---- GPT-2 ---- */
+
+/* A Conv1D weight: stored (in, out) (x·W), transposed into our (out, in) linear layout. */
+static enum ar_status load_conv1d(struct loader *l, const char *name, int64_t in, int64_t out,
+                                  struct ar_mem dst)
+{
+    char tried[AR__MODEL_NAME_MAX + 32];
+    const struct ar_st_tensor *t = lookup(l, name, tried, sizeof tried);
+    if (!t)
+        return ar__fail(l->m->ctx, AR_STATUS_BAD_FORMAT,
+                        "%s: tensor '%s' is missing (also looked for '%s')", l->dir, tried, name);
+    const int64_t shape[2] = {in, out};
+    enum ar_status st = read_checked(l, t, 2, shape);
+    float *w = st == AR_STATUS_OK ? malloc(t->count * sizeof *w) : NULL;
+    if (st == AR_STATUS_OK && !w)
+        return ar__fail(l->m->ctx, AR_STATUS_OUT_OF_MEMORY, "%s: transposing '%s'", l->dir,
+                        t->name);
+    for (int64_t i = 0; w && i < in; i++)
+        for (int64_t o = 0; o < out; o++)
+            w[o * in + i] = l->host[i * out + o];
+    if (w)
+        st = ar_mem_write(l->m->ctx, dst, w, t->count);
+    free(w);
+    return st;
+}
+
+static enum ar_status load_gpt2_linear(struct loader *l, int layer, const char *sub, int64_t in,
+                                       int64_t out, struct ar__model_linear *lin)
+{
+    char name[AR__MODEL_NAME_MAX + 32];
+    lin->w.w = carve(l, (size_t)(out * in));
+    lin->w.bias = carve(l, (size_t)out);
+    snprintf(name, sizeof name, "h.%d.%s.weight", layer, sub);
+    enum ar_status st = load_conv1d(l, name, in, out, lin->w.w);
+    snprintf(name, sizeof name, "h.%d.%s.bias", layer, sub);
+    return st ? st : load_into(l, name, out, 0, lin->w.bias);
+}
+
+/* LayerNorm `name`.weight/.bias (C) into fresh views of the base. */
+static enum ar_status load_norm(struct loader *l, const char *name, struct ar_mem *g,
+                                struct ar_mem *b)
+{
+    int64_t C = l->m->cfg.hidden_size;
+    char full[AR__MODEL_NAME_MAX + 32];
+    *g = carve(l, (size_t)C);
+    *b = carve(l, (size_t)C);
+    snprintf(full, sizeof full, "%s.weight", name);
+    enum ar_status st = load_into(l, full, C, 0, *g);
+    snprintf(full, sizeof full, "%s.bias", name);
+    return st ? st : load_into(l, full, C, 0, *b);
+}
+
+/* GPT2Model's tensors (with or without "transformer."); lm_head.weight is tied to wte. */
+static enum ar_status load_gpt2(struct loader *l)
+{
+    struct ar_model *m = l->m;
+    const struct ar_model_config *c = &m->cfg;
+    int64_t C = c->hidden_size, I = c->intermediate_size;
+    m->wte = carve(l, (size_t)(c->vocab_size * C));
+    m->wpe = carve(l, (size_t)(c->max_positions * C));
+    enum ar_status st = load_into(l, "wte.weight", c->vocab_size, C, m->wte);
+    if (st == AR_STATUS_OK)
+        st = load_into(l, "wpe.weight", c->max_positions, C, m->wpe);
+    char name[AR__MODEL_NAME_MAX];
+    for (int i = 0; st == AR_STATUS_OK && i < c->num_layers; i++) {
+        struct ar__bert_layer *L = &m->layers[i];
+        st = load_gpt2_linear(l, i, "attn.c_attn", C, 3 * C, &L->qkv);
+        if (st == AR_STATUS_OK)
+            st = load_gpt2_linear(l, i, "attn.c_proj", C, C, &L->attn_out);
+        if (st == AR_STATUS_OK)
+            st = load_gpt2_linear(l, i, "mlp.c_fc", C, I, &L->inter);
+        if (st == AR_STATUS_OK)
+            st = load_gpt2_linear(l, i, "mlp.c_proj", I, C, &L->out);
+        snprintf(name, sizeof name, "h.%d.ln_1", i);
+        if (st == AR_STATUS_OK)
+            st = load_norm(l, name, &L->ln1_g, &L->ln1_b);
+        snprintf(name, sizeof name, "h.%d.ln_2", i);
+        if (st == AR_STATUS_OK)
+            st = load_norm(l, name, &L->ln2_g, &L->ln2_b);
+    }
+    return st ? st : load_norm(l, "ln_f", &m->ln_f_g, &m->ln_f_b);
+}
+
 /* The head is loaded when the checkpoint has its first tensor; then all of it must be there. */
 static enum ar_status load_head(struct loader *l, bool *loaded)
 {
@@ -237,6 +320,13 @@ enum ar_status ar__model_load_weights(struct ar_model *m, const char *dir, bool 
     if (st != AR_STATUS_OK)
         return ar__fail(m->ctx, st, "%s", err);
     st = ar_mem_alloc(m->ctx, base_floats(m), &m->base);
+    if (st == AR_STATUS_OK && m->cfg.arch == AR_ARCH_GPT2) {
+        st = load_gpt2(&l);
+        *head_loaded = false;
+        free(l.host);
+        ar_safetensors_free(l.st);
+        return st;
+    }
     if (st == AR_STATUS_OK)
         st = load_embeddings(&l);
     for (int i = 0; st == AR_STATUS_OK && i < m->cfg.num_layers; i++)

@@ -75,7 +75,7 @@ struct ar__model_linear *ar__model_linear_at(struct ar_model *m, int i)
         struct ar__model_linear *all[] = {&l->qkv, &l->attn_out, &l->inter, &l->out};
         return all[i % per_layer];
     }
-    if (i == m->cfg.num_layers * per_layer && !m->roberta)
+    if (i == m->cfg.num_layers * per_layer && !m->roberta && m->cfg.arch == AR_ARCH_BERT)
         return &m->pooler;
     return NULL;
 }
@@ -85,6 +85,11 @@ static int member_paths(const struct ar_model *m, int layer, int which, char pat
 {
     static const char *const sub[] = {"attention.output.dense", "intermediate.dense",
                                       "output.dense"};
+    static const char *const gpt2[] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"};
+    if (m->cfg.arch == AR_ARCH_GPT2) { /* GPT2LMHeadModel's paths; c_attn is one module */
+        snprintf(paths[0], AR__MODEL_NAME_MAX, "transformer.h.%d.%s", layer, gpt2[which]);
+        return 1;
+    }
     if (layer == m->cfg.num_layers) {
         snprintf(paths[0], AR__MODEL_NAME_MAX, "%s.pooler.dense", m->prefix);
         return 1;
@@ -125,6 +130,8 @@ static enum ar_status plan_linear(struct ar_model *m, struct targets *t, int lay
     lin->groups = g;
     lin->in = which == 3 ? c->intermediate_size : c->hidden_size;
     lin->out = which == 2 ? c->intermediate_size : c->hidden_size;
+    if (c->arch == AR_ARCH_GPT2 && which == 0)
+        lin->out = 3 * c->hidden_size; /* c_attn: q, k, v fused in one (3C, C) map */
     lin->rank = any ? m->opts.rank : 0;
     lin->scale = m->opts.use_rslora ? m->opts.lora_alpha / sqrtf((float)m->opts.rank)
                                     : m->opts.lora_alpha / (float)(m->opts.rank ? m->opts.rank : 1);
@@ -167,6 +174,8 @@ static enum ar_status plan_head(struct ar_model *m)
 {
     size_t c = (size_t)m->cfg.hidden_size, v = (size_t)m->num_labels;
     struct ar__model_head *h = &m->head;
+    if (m->causal_lm)
+        return AR_STATUS_OK; /* the LM head is tied to the frozen embeddings: nothing to train */
     if (!m->roberta) {
         enum ar_status st = add_slice(m, "classifier.weight", "", v * c, AR_ARENA_DECAY, &h->w_off);
         return st ? st : add_slice(m, "classifier.bias", "", v, 0, &h->b_off);
@@ -199,6 +208,13 @@ enum ar_status ar__model_plan(struct ar_model *m)
         if (st != AR_STATUS_OK)
             return st;
     }
+    for (int i = 0; i < t.count; i++)
+        if (!t.used[i] && m->opts.rank > 0 && m->cfg.arch == AR_ARCH_GPT2)
+            return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
+                            "target_modules: \"%s\" matches no linear of this %s model (PEFT "
+                            "names: c_attn, c_proj, c_fc, or a full path such as "
+                            "transformer.h.0.attn.c_attn)",
+                            t.keys[i], m->cfg.model_type);
     for (int i = 0; i < t.count; i++)
         if (!t.used[i] && m->opts.rank > 0)
             return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
@@ -300,7 +316,7 @@ enum ar_status ar__model_init_trainable(struct ar_model *m, bool head_loaded)
                                      (m->modules[i].gate_off - lin->gate_off);
         }
     }
-    if (st == AR_STATUS_OK && !head_loaded) {
+    if (st == AR_STATUS_OK && !head_loaded && !m->causal_lm) {
         size_t c = (size_t)m->cfg.hidden_size, v = (size_t)m->num_labels;
         if (m->roberta)
             st = init_normal(m, m->head.dense_w_off, c * c, &rng);

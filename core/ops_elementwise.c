@@ -2,23 +2,6 @@
  * activations, inverted dropout and the strided row copy. */
 #include "ops_internal.h"
 
-/* Work-group size of the flat 1-D kernels; the host rounds the global size up to it. */
-#define FLAT_WGS 64
-
-static enum ar_status flat_launch(struct ar_ctx *ctx, cl_kernel k, const char *name, size_t n)
-{
-    size_t local = FLAT_WGS;
-    return ar__launch(ctx, k, name, 1, &n, &local);
-}
-
-static enum ar_status launch_2d(struct ar_ctx *ctx, cl_kernel k, const char *name, int cols,
-                                int rows)
-{
-    size_t global[2] = {(size_t)cols, (size_t)rows};
-    size_t local[2] = {cols < FLAT_WGS ? (size_t)cols : FLAT_WGS, 1};
-    return ar__launch(ctx, k, name, 2, global, local);
-}
-
 enum ar_status ar_add(struct ar_ctx *ctx, size_t n, struct ar_mem a, struct ar_mem b,
                       struct ar_mem y)
 {
@@ -39,7 +22,7 @@ enum ar_status ar_add(struct ar_ctx *ctx, size_t n, struct ar_mem a, struct ar_m
     cl_uint a_off = ar__ops_off(a), b_off = ar__ops_off(b), y_off = ar__ops_off(y);
     st = ar__args(ctx, k, "add", 7, AR__ARG(ni), AR__ARG(a.buf), AR__ARG(a_off), AR__ARG(b.buf),
                   AR__ARG(b_off), AR__ARG(y.buf), AR__ARG(y_off));
-    return st != AR_STATUS_OK ? st : flat_launch(ctx, k, "add", n);
+    return st != AR_STATUS_OK ? st : ar__ops_launch_1d(ctx, k, "add", n);
 }
 
 enum ar_status ar_bias_add(struct ar_ctx *ctx, int n, int c, struct ar_mem bias, struct ar_mem y)
@@ -58,7 +41,7 @@ enum ar_status ar_bias_add(struct ar_ctx *ctx, int n, int c, struct ar_mem bias,
     cl_uint b_off = ar__ops_off(bias), y_off = ar__ops_off(y);
     st = ar__args(ctx, k, "bias_add", 6, AR__ARG(n), AR__ARG(c), AR__ARG(bias.buf),
                   AR__ARG(b_off), AR__ARG(y.buf), AR__ARG(y_off));
-    return st != AR_STATUS_OK ? st : launch_2d(ctx, k, "bias_add", c, n);
+    return st != AR_STATUS_OK ? st : ar__ops_launch_2d(ctx, k, "bias_add", (size_t)c, (size_t)n);
 }
 
 enum ar_status ar_bias_grad(struct ar_ctx *ctx, int n, int c, struct ar_mem dy,
@@ -79,7 +62,7 @@ enum ar_status ar_bias_grad(struct ar_ctx *ctx, int n, int c, struct ar_mem dy,
     cl_int acc = accumulate;
     st = ar__args(ctx, k, "bias_grad", 7, AR__ARG(n), AR__ARG(c), AR__ARG(dy.buf),
                   AR__ARG(dy_off), AR__ARG(dbias.buf), AR__ARG(db_off), AR__ARG(acc));
-    return st != AR_STATUS_OK ? st : flat_launch(ctx, k, "bias_grad", (size_t)c);
+    return st != AR_STATUS_OK ? st : ar__ops_launch_1d(ctx, k, "bias_grad", (size_t)c);
 }
 
 static enum ar_status check_activation(struct ar_ctx *ctx, const char *what,
@@ -120,7 +103,7 @@ enum ar_status ar_activation_forward(struct ar_ctx *ctx, enum ar_activation act,
     cl_uint x_off = ar__ops_off(x), y_off = ar__ops_off(y);
     st = ar__args(ctx, k, "activation_forward", 5, AR__ARG(ni), AR__ARG(x.buf), AR__ARG(x_off),
                   AR__ARG(y.buf), AR__ARG(y_off));
-    return st != AR_STATUS_OK ? st : flat_launch(ctx, k, "activation_forward", n);
+    return st != AR_STATUS_OK ? st : ar__ops_launch_1d(ctx, k, "activation_forward", n);
 }
 
 enum ar_status ar_activation_backward(struct ar_ctx *ctx, enum ar_activation act, size_t n,
@@ -145,7 +128,7 @@ enum ar_status ar_activation_backward(struct ar_ctx *ctx, enum ar_activation act
     cl_uint x_off = ar__ops_off(x), dy_off = ar__ops_off(dy), dx_off = ar__ops_off(dx);
     st = ar__args(ctx, k, "activation_backward", 7, AR__ARG(ni), AR__ARG(x.buf), AR__ARG(x_off),
                   AR__ARG(dy.buf), AR__ARG(dy_off), AR__ARG(dx.buf), AR__ARG(dx_off));
-    return st != AR_STATUS_OK ? st : flat_launch(ctx, k, "activation_backward", n);
+    return st != AR_STATUS_OK ? st : ar__ops_launch_1d(ctx, k, "activation_backward", n);
 }
 
 /* Forward and backward are the same kernel: the mask is recomputed from (seed, stream, index),
@@ -173,7 +156,7 @@ static enum ar_status dropout(struct ar_ctx *ctx, const char *what, size_t n, fl
     st = ar__args(ctx, k, "dropout", 10, AR__ARG(ni), AR__ARG(p), AR__ARG(scale), AR__ARG(lo),
                   AR__ARG(hi), AR__ARG(s), AR__ARG(x.buf), AR__ARG(x_off), AR__ARG(y.buf),
                   AR__ARG(y_off));
-    return st != AR_STATUS_OK ? st : flat_launch(ctx, k, "dropout", n);
+    return st != AR_STATUS_OK ? st : ar__ops_launch_1d(ctx, k, "dropout", n);
 }
 
 enum ar_status ar_dropout_forward(struct ar_ctx *ctx, size_t n, float p, uint64_t seed,
@@ -211,5 +194,7 @@ enum ar_status ar_copy_rows(struct ar_ctx *ctx, int rows, int c, struct ar_mem s
     cl_uint ss = (cl_uint)src_stride, ds = (cl_uint)dst_stride;
     st = ar__args(ctx, k, "copy_rows", 8, AR__ARG(rows), AR__ARG(c), AR__ARG(src.buf),
                   AR__ARG(s_off), AR__ARG(ss), AR__ARG(dst.buf), AR__ARG(d_off), AR__ARG(ds));
-    return st != AR_STATUS_OK ? st : launch_2d(ctx, k, "copy_rows", c, rows);
+    if (st != AR_STATUS_OK)
+        return st;
+    return ar__ops_launch_2d(ctx, k, "copy_rows", (size_t)c, (size_t)rows);
 }

@@ -9,10 +9,10 @@
 
 #include "internal.h"
 
-/* Work-group size of the row reductions (layernorm, loss, attention softmax): a power of two,
- * at most the device's limit. 64 keeps the PoCL CPU device's per-group loop short and fills a
- * GPU wavefront; the kernels size their local scratch with AR_WGS, so the host passes the same
- * value as -DAR_WGS (see ar__ops_row_kernel). */
+/* Work-group size of the row reductions (layernorm, loss, attention softmax) and of the flat
+ * elementwise launches: a power of two, at most the device's limit. 64 fills a GPU wavefront
+ * (two NVIDIA warps); the reduction kernels size their local scratch with AR_WGS, so the host
+ * passes the same value as -DAR_WGS (see ar__ops_row_kernel). */
 #define AR__OPS_ROW_WGS 64
 
 static inline size_t ar__ops_row_wgs(const struct ar_ctx *ctx)
@@ -30,6 +30,25 @@ static inline enum ar_status ar__ops_row_kernel(struct ar_ctx *ctx, const char *
     char defines[64];
     snprintf(defines, sizeof defines, "-DAR_WGS=%zu", ar__ops_row_wgs(ctx));
     return ar__kernel(ctx, family, defines, name, k);
+}
+
+/* Launches a flat 1-D range of n work-items in groups of ar__ops_row_wgs (rounded up: the
+ * kernels bounds-check). */
+static inline enum ar_status ar__ops_launch_1d(struct ar_ctx *ctx, cl_kernel k, const char *name,
+                                               size_t n)
+{
+    size_t local = ar__ops_row_wgs(ctx);
+    return ar__launch(ctx, k, name, 1, &n, &local);
+}
+
+/* Launches a 2-D (cols, rows) range, one work-item per element, in groups of one row segment
+ * min(cols, ar__ops_row_wgs) wide, so neighbouring work-items touch neighbouring floats. */
+static inline enum ar_status ar__ops_launch_2d(struct ar_ctx *ctx, cl_kernel k, const char *name,
+                                               size_t cols, size_t rows)
+{
+    size_t w = ar__ops_row_wgs(ctx);
+    size_t global[2] = {cols, rows}, local[2] = {cols < w ? cols : w, 1};
+    return ar__launch(ctx, k, name, 2, global, local);
 }
 
 /* n > 0 and c > 0 (row count and row length). */

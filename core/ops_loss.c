@@ -59,6 +59,5 @@ enum ar_status ar_cross_entropy_backward(struct ar_ctx *ctx, int n, int v, struc
                   AR__ARG(dlogits.buf), AR__ARG(d_off));
     if (st != AR_STATUS_OK)
         return st;
-    size_t global[2] = {(size_t)v, (size_t)n}, local[2] = {v < 64 ? (size_t)v : 64, 1};
-    return ar__launch(ctx, k, "cross_entropy_backward", 2, global, local);
+    return ar__ops_launch_2d(ctx, k, "cross_entropy_backward", (size_t)v, (size_t)n);
 }

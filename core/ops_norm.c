@@ -52,8 +52,7 @@ enum ar_status ar_embedding_forward(struct ar_ctx *ctx, int n, int c, struct ar_
                   AR__ARG(out.buf), AR__ARG(out_off));
     if (st != AR_STATUS_OK)
         return st;
-    size_t global[2] = {(size_t)c, (size_t)n}, local[2] = {c < 64 ? (size_t)c : 64, 1};
-    return ar__launch(ctx, k, "embedding_forward", 2, global, local);
+    return ar__ops_launch_2d(ctx, k, "embedding_forward", (size_t)c, (size_t)n);
 }
 
 enum ar_status ar_layernorm_forward(struct ar_ctx *ctx, int n, int c, float eps, struct ar_mem x,

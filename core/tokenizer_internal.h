@@ -1,6 +1,9 @@
 /* Shared by the tokenizer files:
- *   tokenizer.c           public API: encode pipeline, truncation, post-processing, padding
- *   tokenizer_load.c      tokenizer.json -> struct ar_tokenizer (every component validated)
+ *   tokenizer.c           public API: the encode pipeline, padding, lookups
+ *   tokenizer_load.c      tokenizer.json -> struct ar_tokenizer: normalizer, pre-tokenizer,
+ *                         added tokens (every component validated)
+ *   tokenizer_model.c     ... the model: vocabulary, WordPiece parameters, BPE merges
+ *   tokenizer_post.c      ... the post-processor as a template; truncation
  *   tokenizer_text.c      growable buffers, the vocabulary hash, normalizers, added tokens
  *   tokenizer_pretok.c    pre-tokenizers: BERT, whitespace, GPT-2 / Llama-3 splits, byte level
  *   tokenizer_wordpiece.c the WordPiece model

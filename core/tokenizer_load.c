@@ -1,7 +1,6 @@
 /* tokenizer.json -> struct ar_tokenizer. Every component is checked: a type this library does
  * not implement is AR_STATUS_UNSUPPORTED naming it, a missing or ill-typed field is
  * AR_STATUS_BAD_FORMAT naming its JSON path. The post-processor lives in tokenizer_post.c. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,14 +194,15 @@ static enum ar_status load_added(struct ar__tok_loader *L, const struct ar__json
         a->id = (int32_t)id;
         bool special = false;
         enum ar_status st;
-        if ((st = ar__tok_opt_bool(L, n, "added_tokens[]", "special", &special)) ||
-            (st = ar__tok_opt_bool(L, n, "added_tokens[]", "lstrip", &a->lstrip)) ||
-            (st = ar__tok_opt_bool(L, n, "added_tokens[]", "rstrip", &a->rstrip)) ||
-            (st = ar__tok_opt_bool(L, n, "added_tokens[]", "single_word", &a->single_word)))
+        char where[48];
+        snprintf(where, sizeof where, "added_tokens[%zu]", i);
+        if ((st = ar__tok_opt_bool(L, n, where, "special", &special)) ||
+            (st = ar__tok_opt_bool(L, n, where, "lstrip", &a->lstrip)) ||
+            (st = ar__tok_opt_bool(L, n, where, "rstrip", &a->rstrip)) ||
+            (st = ar__tok_opt_bool(L, n, where, "single_word", &a->single_word)))
             return st;
         a->normalized = !special; /* the default of AddedToken */
-        if ((st = ar__tok_opt_bool(L, n, "added_tokens[]", "normalized", &a->normalized)))
-            return st;
+        if ((st = ar__tok_opt_bool(L, n, where, "normalized", &a->normalized))) return st;
         /* A normalized token is looked for in normalized text, so normalize it too. */
         struct ar__tok_buf text = {0};
         size_t len = ar__json_get(n, "content")->len;
@@ -288,18 +288,13 @@ enum ar_status ar_tokenizer_load(const char *path, struct ar_tokenizer **out, ch
     *out = NULL;
     struct ar__tok_loader L = {.name = path, .err = err, .err_size = err_size};
     char jerr[512];
-    errno = 0;
     struct ar__json_doc *doc = ar__json_parse_file(path, jerr, sizeof jerr);
     if (!doc) {
-        /* ar__json_parse_file says "PATH: ..." itself; tell a missing file from bad JSON. */
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-            return AR_STATUS_IO;
-        }
-        fclose(f);
-        snprintf(err, err_size, "%s (not valid JSON)", jerr);
-        return AR_STATUS_BAD_FORMAT;
+        /* ar__json_parse_file's message starts with "PATH: "; a syntax error has a position,
+         * anything else (cannot open, cannot read) is an input/output failure. */
+        bool syntax = strstr(jerr, ": line ") != NULL;
+        snprintf(err, err_size, "%s%s", jerr, syntax ? " (not valid JSON)" : "");
+        return syntax ? AR_STATUS_BAD_FORMAT : AR_STATUS_IO;
     }
     enum ar_status st = load_doc(&L, ar__json_root(doc));
     ar__json_free(doc);

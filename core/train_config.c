@@ -182,14 +182,12 @@ static enum ar_status set_labels(struct ar_train_config *c, const char *const *i
     if (!list)
         return AR_STATUS_OUT_OF_MEMORY;
     for (int i = 0; i < n; i++) {
-        if (!items[i][0]) {
-            free_list(&list, &i);
-            snprintf(err, err_size, "labels: item %d is empty", i + 1);
-            return AR_STATUS_INVALID_ARGUMENT;
-        }
-        if (!(list[i] = strdup(items[i]))) {
-            free_list(&list, &i);
-            return AR_STATUS_OUT_OF_MEMORY;
+        if (!items[i][0] || !(list[i] = strdup(items[i]))) {
+            bool empty = !items[i][0];
+            if (empty)
+                snprintf(err, err_size, "labels: item %d is empty", i + 1);
+            free_list(&list, &i); /* the i names copied so far */
+            return empty ? AR_STATUS_INVALID_ARGUMENT : AR_STATUS_OUT_OF_MEMORY;
         }
     }
     free_list(&c->labels, &c->label_count);
@@ -293,8 +291,8 @@ enum ar_status ar_train_config_set(struct ar_train_config *c, const char *name, 
     }
     switch (k->kind) {
     case K_STRING:
-    case K_PATH:
-        return set_string((char **)((char *)c + k->off), value);
+    case K_PATH: /* "" unsets, like null in a file: --test "" drops a configured test file */
+        return set_string((char **)((char *)c + k->off), value[0] ? value : NULL);
     case K_LIST:
         return set_list_text(c, k, value, err, err_size);
     case K_SCHEDULE:

@@ -30,6 +30,7 @@ struct ar__uc_lower_run {
     int32_t delta;
 };
 
+/* A code point and what it becomes (accent stripping, multi-code-point lower-casing). */
 struct ar__uc_strip {
     uint32_t cp;
     uint8_t count;

@@ -12,6 +12,7 @@ struct _ArChartView {
     struct ar_render_heat_layout heat; /* of the last draw */
     int hover_row;                     /* -1: none */
     guint draw_count;
+    double draw_ms; /* how long the last draw took in the renderer */
 };
 
 G_DEFINE_FINAL_TYPE(ArChartView, ar_chart_view, GTK_TYPE_DRAWING_AREA)
@@ -53,11 +54,14 @@ static void draw(GtkDrawingArea *area, cairo_t *cr, int width, int height, gpoin
     struct ar_render_opts opts = ar_render_default_opts();
     static const struct ar_metrics_run empty = {0};
     const struct ar_metrics_run *r = run ? run : &empty;
+    gint64 t0 = g_get_monotonic_time();
     enum ar_status st = self->view == AR_RENDER_RANKS
                             ? ar_render_heatmap(cr, width, height, r, &opts, &self->heat)
                             : ar_render_view(cr, width, height, r, self->view, &opts);
-    if (st != AR_STATUS_OK) g_warning("drawing the %s view: %s", ar_render_view_name(self->view),
-                                      ar_status_message(st));
+    if (st != AR_STATUS_OK)
+        g_warning("drawing the %s view: %s", ar_render_view_name(self->view),
+                  ar_status_message(st));
+    self->draw_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
     if (self->view == AR_RENDER_RANKS) draw_hover(self, cr);
     if (run && run->schema) {
         self->draw_count++;
@@ -117,7 +121,8 @@ void ar_chart_view_set_source(ArChartView *self, ArRunSource *source)
     if (self->source == source) return;
     if (self->source) g_clear_signal_handler(&self->changed_id, self->source);
     g_set_object(&self->source, source);
-    if (source) self->changed_id = g_signal_connect(source, "changed", G_CALLBACK(on_changed), self);
+    if (source)
+        self->changed_id = g_signal_connect(source, "changed", G_CALLBACK(on_changed), self);
     self->heat = (struct ar_render_heat_layout){0};
     self->hover_row = -1;
     gtk_widget_queue_draw(GTK_WIDGET(self));
@@ -138,22 +143,9 @@ guint ar_chart_view_get_draw_count(ArChartView *self)
     return self->draw_count;
 }
 
-gboolean ar_chart_view_export_png(ArChartView *self, const char *path, GError **error)
+double ar_chart_view_get_draw_ms(ArChartView *self)
 {
-    if (!self->source) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no run is open");
-        return FALSE;
-    }
-    int w, h;
-    ar_render_default_size(self->view, &w, &h);
-    char err[1024];
-    struct ar_render_opts opts = ar_render_default_opts();
-    if (ar_render_png(path, w, h, ar_run_source_get_run(self->source), self->view, &opts, err,
-                      sizeof err) != AR_STATUS_OK) {
-        g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED, err);
-        return FALSE;
-    }
-    return TRUE;
+    return self->draw_ms;
 }
 
 GtkWidget *ar_chart_view_new(enum ar_render_view view)

@@ -26,8 +26,8 @@ void ar_chart_view_set_source(ArChartView *self, ArRunSource *source);
 const struct ar_render_heat_layout *ar_chart_view_get_heat_layout(ArChartView *self);
 /* Number of draws that had run data, and the last step they showed (for the test hooks). */
 guint ar_chart_view_get_draw_count(ArChartView *self);
-/* Writes the view as PNG with the renderer's default size for it (as the CLI does). */
-gboolean ar_chart_view_export_png(ArChartView *self, const char *path, GError **error);
+/* Milliseconds the renderer took for the last draw. */
+double ar_chart_view_get_draw_ms(ArChartView *self);
 
 G_END_DECLS
 

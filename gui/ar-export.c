@@ -15,9 +15,9 @@ int ar_export_copy_adapter(const char *run_dir, const char *dest, GError **error
     GFile *src = g_file_new_for_path(src_path), *dst = g_file_new_for_path(dest);
     g_free(src_path);
     int count = -1;
-    GFileEnumerator *e = g_file_enumerate_children(src, G_FILE_ATTRIBUTE_STANDARD_NAME ","
-                                                   G_FILE_ATTRIBUTE_STANDARD_TYPE,
-                                                   G_FILE_QUERY_INFO_NONE, NULL, error);
+    GFileEnumerator *e = g_file_enumerate_children(
+        src, G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
+        G_FILE_QUERY_INFO_NONE, NULL, error);
     if (!e) goto out;
     if (!g_file_make_directory_with_parents(dst, NULL, error)) {
         if (!g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_EXISTS)) goto out;
@@ -73,8 +73,8 @@ static void on_response(GtkNativeDialog *native, int response, gpointer data)
         struct ar_render_opts opts = ar_render_default_opts();
         int w, h;
         ar_render_default_size(job->view, &w, &h);
-        enum ar_status st = ar_render_png(path, w, h, ar_run_source_get_run(job->source),
-                                          job->view, &opts, err, sizeof err);
+        enum ar_status st = ar_render_png(path, w, h, ar_run_source_get_run(job->source), job->view,
+                                          &opts, err, sizeof err);
         message = st == AR_STATUS_OK ? g_strdup_printf("Saved %s", path)
                                      : g_strdup_printf("Saving the PNG failed: %s", err);
     }
@@ -120,8 +120,8 @@ void ar_export_png(GtkWindow *parent, ArRunSource *source, enum ar_render_view v
 
 void ar_export_adapter(GtkWindow *parent, ArRunSource *source, ArExportDone done, gpointer data)
 {
-    char *adapter = source ? g_build_filename(ar_run_source_get_dir(source), "adapter", NULL)
-                           : NULL;
+    char *adapter =
+        source ? g_build_filename(ar_run_source_get_dir(source), "adapter", NULL) : NULL;
     gboolean exists = adapter && g_file_test(adapter, G_FILE_TEST_IS_DIR);
     g_free(adapter);
     if (!exists) {

@@ -72,8 +72,8 @@ static GtkWidget *path_row(GtkGrid *grid, int row, const char *label, const char
     GtkWidget *entry = gtk_entry_new();
     gtk_entry_set_placeholder_text(GTK_ENTRY(entry), placeholder);
     gtk_widget_set_hexpand(entry, TRUE);
-    GtkWidget *button = gtk_button_new_from_icon_name(folder ? "folder-open-symbolic"
-                                                             : "document-open-symbolic");
+    GtkWidget *button =
+        gtk_button_new_from_icon_name(folder ? "folder-open-symbolic" : "document-open-symbolic");
     gtk_widget_set_tooltip_text(button, "Browse…");
     g_object_set_data(G_OBJECT(button), "folder", GINT_TO_POINTER(folder));
     g_signal_connect(button, "clicked", G_CALLBACK(on_browse), entry);
@@ -105,15 +105,22 @@ static void on_start(GtkButton *button, gpointer data)
     if (d != GTK_INVALID_LIST_POSITION && (int)d < self->n_devices)
         g_snprintf(device, sizeof device, "%d", self->devices[d].index);
     guint m = gtk_drop_down_get_selected(GTK_DROP_DOWN(self->method));
-    struct ar_gui_launch l = {
-        .model_dir = text_of(self->model), .train_file = text_of(self->train),
-        .validation_file = text_of(self->validation), .out_dir = text_of(self->out),
-        .method = ar_gui_methods[m < (guint)ar_gui_n_methods ? m : 0],
-        .targets = text_of(self->targets), .device = device, .rank = (int)num(self->rank),
-        .alpha = num(self->alpha), .lr = num(self->lr), .epochs = (int)num(self->epochs),
-        .batch = (int)num(self->batch), .max_length = (int)num(self->max_length),
-        .max_steps = (int)num(self->max_steps), .eval_every = (int)num(self->eval_every),
-        .extra = text_of(self->extra)};
+    struct ar_gui_launch l = {.model_dir = text_of(self->model),
+                              .train_file = text_of(self->train),
+                              .validation_file = text_of(self->validation),
+                              .out_dir = text_of(self->out),
+                              .method = ar_gui_methods[m < (guint)ar_gui_n_methods ? m : 0],
+                              .targets = text_of(self->targets),
+                              .device = device,
+                              .rank = (int)num(self->rank),
+                              .alpha = num(self->alpha),
+                              .lr = num(self->lr),
+                              .epochs = (int)num(self->epochs),
+                              .batch = (int)num(self->batch),
+                              .max_length = (int)num(self->max_length),
+                              .max_steps = (int)num(self->max_steps),
+                              .eval_every = (int)num(self->eval_every),
+                              .extra = text_of(self->extra)};
     char err[512];
     char **argv = ar_gui_launch_argv(&l, self->cli ? self->cli : "adarank-cl", err, sizeof err);
     if (!argv) {
@@ -162,8 +169,8 @@ static void build_form(ArLaunchDialog *self, GtkGrid *g)
     struct ar_train_config d;
     ar_train_config_init(&d);
     int r = 0;
-    self->model = path_row(g, r++, "_Model", "checkpoint folder (config.json, model.safetensors)",
-                           TRUE);
+    self->model =
+        path_row(g, r++, "_Model", "checkpoint folder (config.json, model.safetensors)", TRUE);
     self->train = path_row(g, r++, "_Training data", ".tsv, .csv or .jsonl", FALSE);
     self->validation = path_row(g, r++, "_Validation data", "optional", FALSE);
     self->out = path_row(g, r++, "_Run folder", "where metrics.jsonl is written", TRUE);
@@ -188,8 +195,7 @@ static void build_form(ArLaunchDialog *self, GtkGrid *g)
     add_row(g, r++, "Max le_ngth", self->max_length = spin(8, 8192, 8, 0, d.max_length));
     add_row(g, r++, "Max _steps", self->max_steps = spin(0, 1e9, 10, 0, d.params.max_steps));
     gtk_widget_set_tooltip_text(self->max_steps, "0: run the epochs");
-    add_row(g, r++, "Evaluate e_very", self->eval_every = spin(0, 1e9, 10, 0,
-                                                              d.params.eval_every));
+    add_row(g, r++, "Evaluate e_very", self->eval_every = spin(0, 1e9, 10, 0, d.params.eval_every));
     add_row(g, r++, "_Device", self->device = device_dropdown(self));
     self->extra = gtk_entry_new();
     gtk_entry_set_placeholder_text(GTK_ENTRY(self->extra), "--warmup-ratio 0.1 --seed 7");
@@ -200,8 +206,8 @@ static void build_form(ArLaunchDialog *self, GtkGrid *g)
 
 GtkWidget *ar_launch_dialog_new(GtkWindow *parent, const char *cli)
 {
-    ArLaunchDialog *self = g_object_new(AR_TYPE_LAUNCH_DIALOG, "transient-for", parent,
-                                        "modal", TRUE, "title", "New Run", NULL);
+    ArLaunchDialog *self = g_object_new(AR_TYPE_LAUNCH_DIALOG, "transient-for", parent, "modal",
+                                        TRUE, "title", "New Run", NULL);
     self->cli = g_strdup(cli);
     return GTK_WIDGET(self);
 }
@@ -218,11 +224,11 @@ static void ar_launch_dialog_class_init(ArLaunchDialogClass *klass)
 {
     G_OBJECT_CLASS(klass)->finalize = ar_launch_dialog_finalize;
     /* ::launch (GStrv argv, const char *run_dir) */
-    signals[SIGNAL_LAUNCH] = g_signal_new("launch", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
-                                          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRV,
-                                          G_TYPE_STRING);
-    gtk_widget_class_add_binding_action(GTK_WIDGET_CLASS(klass), GDK_KEY_Escape, 0,
-                                        "window.close", NULL);
+    signals[SIGNAL_LAUNCH] =
+        g_signal_new("launch", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                     G_TYPE_NONE, 2, G_TYPE_STRV, G_TYPE_STRING);
+    gtk_widget_class_add_binding_action(GTK_WIDGET_CLASS(klass), GDK_KEY_Escape, 0, "window.close",
+                                        NULL);
 }
 
 static void ar_launch_dialog_init(ArLaunchDialog *self)

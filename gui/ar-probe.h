@@ -1,5 +1,8 @@
 /* ArProbe: the test hooks of adarank-gui (--screenshot, --quit-after-draw, --quit-at-step,
- * --trace, --timeout), kept out of the window so the app itself has no test-only paths.
+ * --quit-when-ended, --stop-at-step, --pause-at-step, --trace, --timeout), kept out of the
+ * window so the app itself has no test-only paths. The stop and pause hooks act through the
+ * same ArTrainer calls as the header-bar buttons and print "stopped step=N", "paused step=N"
+ * and "resumed step=N" (the last step read at that moment).
  *
  * It watches a window frame by frame. --trace prints one line per chart draw that showed run
  * data ("drawn page=ranks step=120 draws=3"), plus the heatmap's plot rectangle in window
@@ -19,8 +22,11 @@ G_DECLARE_FINAL_TYPE(ArProbe, ar_probe, AR, PROBE, GObject)
 struct ar_probe_options {
     const char *screenshot; /* PNG path, or NULL */
     gboolean quit_after_draw, trace;
-    gint64 quit_at_step; /* < 0: off */
-    int timeout_s;       /* > 0: give up (exit 1) after this long */
+    gint64 quit_at_step;      /* < 0: off */
+    int timeout_s;            /* > 0: give up (exit 1) after this long */
+    gboolean quit_when_ended; /* run_end read, the training child gone, the page drawn */
+    gint64 stop_at_step;      /* < 0: off; else ar_trainer_stop once this step is read */
+    gint64 pause_at_step;     /* < 0: off; else pause the child 2 s, then resume */
 };
 
 /* Starts watching; the probe lives as long as the window. */

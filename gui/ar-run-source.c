@@ -10,6 +10,8 @@ struct _ArRunSource {
     guint timer;
     char *error;
     gboolean waiting; /* no metrics.jsonl yet */
+    gboolean loading; /* the first read runs in a worker thread; the run is hidden meanwhile */
+    guint poll_ms;
 };
 
 G_DEFINE_FINAL_TYPE(ArRunSource, ar_run_source, G_TYPE_OBJECT)
@@ -33,7 +35,7 @@ static void set_error(ArRunSource *self, const char *error)
 gsize ar_run_source_poll(ArRunSource *self)
 {
     g_return_val_if_fail(AR_IS_RUN_SOURCE(self), 0);
-    if (!self->reader) return 0;
+    if (!self->reader || self->loading) return 0;
     gint64 before = ar_run_source_get_last_step(self);
     size_t events = 0;
     enum ar_status st = ar_metrics_reader_poll(self->reader, &events);
@@ -71,17 +73,54 @@ static gboolean on_timer(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* The first read of a long run (100k steps: ~12 MB, ~0.6 s) happens off the main thread so
+ * attaching never freezes the window; the reader is touched by that thread alone until it is
+ * done, then only by the main loop's timer, whose polls read just the lines appended since. */
+static void load_in_thread(GTask *task, gpointer object, gpointer data, GCancellable *cancel)
+{
+    (void)object, (void)cancel;
+    size_t events = 0;
+    enum ar_status st = ar_metrics_reader_poll(data, &events);
+    g_task_return_int(task, st);
+}
+
+static void on_loaded(GObject *object, GAsyncResult *result, gpointer data)
+{
+    (void)data;
+    ArRunSource *self = AR_RUN_SOURCE(object);
+    enum ar_status st = (enum ar_status)g_task_propagate_int(G_TASK(result), NULL);
+    self->loading = FALSE;
+    if (st == AR_STATUS_BAD_FORMAT) set_error(self, ar_metrics_reader_errmsg(self->reader));
+    self->waiting = st == AR_STATUS_NOT_FOUND;
+    ar_run_source_poll(self); /* what was appended meanwhile */
+    g_object_notify_by_pspec(G_OBJECT(self), props[PROP_LAST_STEP]);
+    g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
+    if (!self->timer) self->timer = g_timeout_add(self->poll_ms, on_timer, self);
+}
+
 ArRunSource *ar_run_source_new(const char *run_dir, guint poll_ms)
 {
     ArRunSource *self = g_object_new(AR_TYPE_RUN_SOURCE, NULL);
     self->dir = g_strdup(run_dir);
+    self->poll_ms = poll_ms > 0 ? poll_ms : 250;
     char *path = g_build_filename(run_dir, AR_METRICS_FILE, NULL);
-    if (ar_metrics_reader_new(path, &self->reader) != AR_STATUS_OK)
-        set_error(self, "out of memory");
+    enum ar_status st = ar_metrics_reader_new(path, &self->reader);
     g_free(path);
-    ar_run_source_poll(self);
-    self->timer = g_timeout_add(poll_ms > 0 ? poll_ms : 250, on_timer, self);
+    if (st != AR_STATUS_OK) {
+        set_error(self, "out of memory");
+        return self;
+    }
+    self->loading = TRUE;
+    GTask *task = g_task_new(self, NULL, on_loaded, NULL);
+    g_task_set_task_data(task, self->reader, NULL);
+    g_task_run_in_thread(task, load_in_thread);
+    g_object_unref(task);
     return self;
+}
+
+gboolean ar_run_source_is_loading(ArRunSource *self)
+{
+    return self->loading;
 }
 
 const char *ar_run_source_get_dir(ArRunSource *self)
@@ -91,7 +130,8 @@ const char *ar_run_source_get_dir(ArRunSource *self)
 
 const struct ar_metrics_run *ar_run_source_get_run(ArRunSource *self)
 {
-    const struct ar_metrics_run *run = self->reader ? ar_metrics_reader_run(self->reader) : NULL;
+    const struct ar_metrics_run *run =
+        self->reader && !self->loading ? ar_metrics_reader_run(self->reader) : NULL;
     return run ? run : &empty_run;
 }
 
@@ -106,8 +146,7 @@ const char *ar_run_source_get_error(ArRunSource *self)
     return self->error;
 }
 
-static void ar_run_source_get_property(GObject *object, guint id, GValue *value,
-                                       GParamSpec *pspec)
+static void ar_run_source_get_property(GObject *object, guint id, GValue *value, GParamSpec *pspec)
 {
     ArRunSource *self = AR_RUN_SOURCE(object);
     switch (id) {
@@ -144,16 +183,16 @@ static void ar_run_source_class_init(ArRunSourceClass *klass)
     object_class->get_property = ar_run_source_get_property;
     object_class->dispose = ar_run_source_dispose;
     object_class->finalize = ar_run_source_finalize;
-    props[PROP_LAST_STEP] = g_param_spec_int64("last-step", NULL, NULL, -1, G_MAXINT64, -1,
-                                               G_PARAM_READABLE | G_PARAM_STATIC_STRINGS |
-                                                   G_PARAM_EXPLICIT_NOTIFY);
-    props[PROP_ERROR] = g_param_spec_string("error", NULL, NULL, NULL,
-                                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS |
-                                                G_PARAM_EXPLICIT_NOTIFY);
+    props[PROP_LAST_STEP] =
+        g_param_spec_int64("last-step", NULL, NULL, -1, G_MAXINT64, -1,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+    props[PROP_ERROR] =
+        g_param_spec_string("error", NULL, NULL, NULL,
+                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
     g_object_class_install_properties(object_class, N_PROPS, props);
     /* Emitted after a poll that read at least one event. */
-    signals[SIGNAL_CHANGED] = g_signal_new("changed", G_TYPE_FROM_CLASS(klass),
-                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+    signals[SIGNAL_CHANGED] = g_signal_new("changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void ar_run_source_init(ArRunSource *self)

@@ -8,7 +8,7 @@
 #ifndef AR_RUN_SOURCE_H
 #define AR_RUN_SOURCE_H
 
-#include <glib-object.h>
+#include <gio/gio.h>
 
 #include "adarank/metrics.h"
 
@@ -17,7 +17,8 @@ G_BEGIN_DECLS
 #define AR_TYPE_RUN_SOURCE (ar_run_source_get_type())
 G_DECLARE_FINAL_TYPE(ArRunSource, ar_run_source, AR, RUN_SOURCE, GObject)
 
-/* Starts following RUN_DIR/metrics.jsonl (the file may not exist yet). poll_ms: the interval. */
+/* Starts following RUN_DIR/metrics.jsonl (the file may not exist yet). poll_ms: the interval.
+ * What the file holds already is read in a worker thread (ar_run_source_is_loading). */
 ArRunSource *ar_run_source_new(const char *run_dir, guint poll_ms);
 
 const char *ar_run_source_get_dir(ArRunSource *self);
@@ -27,7 +28,10 @@ const struct ar_metrics_run *ar_run_source_get_run(ArRunSource *self);
 gint64 ar_run_source_get_last_step(ArRunSource *self);
 /* The last read error ("FILE:LINE: what"), NULL when the last poll went fine. */
 const char *ar_run_source_get_error(ArRunSource *self);
-/* Polls now (also what the timer calls); returns the number of events read. */
+/* True while the first read (of what the file already holds) runs in a worker thread; the run
+ * reads as empty until it is done and ::changed is emitted. */
+gboolean ar_run_source_is_loading(ArRunSource *self);
+/* Polls now (also what the timer calls; nothing while loading); returns the events read. */
 gsize ar_run_source_poll(ArRunSource *self);
 
 G_END_DECLS

@@ -5,11 +5,25 @@
 #include "ar-summary-view.h"
 #include "gui_model.h"
 
-enum { F_STATUS, F_METHOD, F_MODEL, F_DEVICE, F_STEP, F_LOSS, F_EVAL, F_SPEED, F_ELAPSED,
-       F_PARAMS, F_RANKS, F_DIR, N_FIELDS };
+enum {
+    F_STATUS,
+    F_METHOD,
+    F_MODEL,
+    F_DEVICE,
+    F_STEP,
+    F_LOSS,
+    F_EVAL,
+    F_SPEED,
+    F_ELAPSED,
+    F_PARAMS,
+    F_RANKS,
+    F_DIR,
+    N_FIELDS
+};
 static const char *const field_names[N_FIELDS] = {
-    "Status", "Method", "Model", "Device", "Step", "Loss", "Validation", "Throughput",
-    "Elapsed", "Trainable parameters", "Ranks kept", "Run folder"};
+    "Status",     "Method",     "Model",      "Device",  "Step",
+    "Loss",       "Validation", "Throughput", "Elapsed", "Trainable parameters",
+    "Ranks kept", "Run folder"};
 
 struct _ArSummaryView {
     GtkWidget parent_instance;
@@ -49,7 +63,14 @@ static void build_module_rows(ArSummaryView *self, const struct ar_metrics_run *
         gtk_widget_add_css_class(self->rank_labels[i], "numeric");
         gtk_widget_set_halign(self->rank_labels[i], GTK_ALIGN_END);
         self->rank_bars[i] = gtk_level_bar_new();
-        gtk_level_bar_set_mode(GTK_LEVEL_BAR(self->rank_bars[i]), GTK_LEVEL_BAR_MODE_DISCRETE);
+        /* One colour for every bar: the default low/high offsets would paint small ranks as
+         * warnings, but a pruned rank is the method working, not a problem. */
+        gtk_level_bar_remove_offset_value(GTK_LEVEL_BAR(self->rank_bars[i]),
+                                          GTK_LEVEL_BAR_OFFSET_LOW);
+        gtk_level_bar_remove_offset_value(GTK_LEVEL_BAR(self->rank_bars[i]),
+                                          GTK_LEVEL_BAR_OFFSET_HIGH);
+        gtk_level_bar_remove_offset_value(GTK_LEVEL_BAR(self->rank_bars[i]),
+                                          GTK_LEVEL_BAR_OFFSET_FULL);
         gtk_widget_set_hexpand(self->rank_bars[i], TRUE);
         gtk_widget_set_valign(self->rank_bars[i], GTK_ALIGN_CENTER);
         gtk_grid_attach(g, name, 0, i, 1, 1);
@@ -71,6 +92,9 @@ static void update_modules(ArSummaryView *self, const struct ar_metrics_run *run
             g_snprintf(text, sizeof text, "%d / %d", eff, alloc);
         gtk_label_set_text(GTK_LABEL(self->rank_labels[i]), text);
         GtkLevelBar *bar = GTK_LEVEL_BAR(self->rank_bars[i]);
+        /* Discrete blocks (one per rank, each a widget) while they stay few and readable. */
+        gtk_level_bar_set_mode(bar, alloc * self->n_rows <= 512 ? GTK_LEVEL_BAR_MODE_DISCRETE
+                                                                : GTK_LEVEL_BAR_MODE_CONTINUOUS);
         gtk_level_bar_set_max_value(bar, alloc > 0 ? alloc : 1);
         gtk_level_bar_set_value(bar, eff < 0 ? alloc : eff);
     }
@@ -78,7 +102,9 @@ static void update_modules(ArSummaryView *self, const struct ar_metrics_run *run
 
 static void update(ArSummaryView *self)
 {
-    if (!self->source) return;
+    /* Hidden pages wait: a run with hundreds of modules makes hundreds of widgets, and there
+     * is no point laying them out on every poll while another page is shown. */
+    if (!self->source || !gtk_widget_get_mapped(GTK_WIDGET(self))) return;
     const struct ar_metrics_run *run = ar_run_source_get_run(self->source);
     struct ar_gui_summary s;
     ar_gui_summary_compute(run, &s);
@@ -87,10 +113,10 @@ static void update(ArSummaryView *self)
     set_value(self, F_METHOD, ar_gui_method_label(run->method));
     set_value(self, F_MODEL, run->model);
     set_value(self, F_DEVICE, run->device);
-    g_snprintf(text, sizeof text, "%lld  (epoch %.2f)", (long long)s.step, isnan(s.epoch) ? 0
-                                                                                          : s.epoch);
+    g_snprintf(text, sizeof text, "%lld  (epoch %.2f)", (long long)s.step,
+               isnan(s.epoch) ? 0 : s.epoch);
     set_value(self, F_STEP, text);
-    g_snprintf(text, sizeof text, "%.4f  (lr %.2e)", s.loss, s.lr);
+    g_snprintf(text, sizeof text, "%.4f  (lr %.3g)", s.loss, s.lr);
     set_value(self, F_LOSS, isnan(s.loss) ? NULL : text);
     g_snprintf(text, sizeof text, "%s %.4f", s.eval_name ? s.eval_name : "", s.eval_metric);
     set_value(self, F_EVAL, s.eval_name ? text : NULL);
@@ -104,8 +130,8 @@ static void update(ArSummaryView *self)
     g_snprintf(text, sizeof text, "%s of %s allocated", a, b);
     set_value(self, F_PARAMS, run->n_modules ? text : NULL);
     g_snprintf(text, sizeof text, "%ld of %ld (%.0f%%) in %d modules", s.ranks_kept,
-               s.ranks_allocated, s.ranks_allocated ? 100.0 * s.ranks_kept / s.ranks_allocated
-                                                    : 0.0, run->n_modules);
+               s.ranks_allocated,
+               s.ranks_allocated ? 100.0 * s.ranks_kept / s.ranks_allocated : 0.0, run->n_modules);
     set_value(self, F_RANKS, run->n_modules ? text : NULL);
     set_value(self, F_DIR, ar_run_source_get_dir(self->source));
     update_modules(self, run);
@@ -128,7 +154,8 @@ void ar_summary_view_set_source(ArSummaryView *self, ArRunSource *source)
     g_clear_pointer(&self->rank_labels, g_free);
     g_clear_pointer(&self->rank_bars, g_free);
     self->n_rows = 0;
-    if (source) self->changed_id = g_signal_connect(source, "changed", G_CALLBACK(on_changed), self);
+    if (source)
+        self->changed_id = g_signal_connect(source, "changed", G_CALLBACK(on_changed), self);
     update(self);
 }
 
@@ -148,9 +175,16 @@ static void ar_summary_view_dispose(GObject *object)
     G_OBJECT_CLASS(ar_summary_view_parent_class)->dispose(object);
 }
 
+static void ar_summary_view_map(GtkWidget *widget)
+{
+    GTK_WIDGET_CLASS(ar_summary_view_parent_class)->map(widget);
+    update(AR_SUMMARY_VIEW(widget));
+}
+
 static void ar_summary_view_class_init(ArSummaryViewClass *klass)
 {
     G_OBJECT_CLASS(klass)->dispose = ar_summary_view_dispose;
+    GTK_WIDGET_CLASS(klass)->map = ar_summary_view_map;
     gtk_widget_class_set_layout_manager_type(GTK_WIDGET_CLASS(klass), GTK_TYPE_BIN_LAYOUT);
 }
 
@@ -165,6 +199,9 @@ static GtkWidget *heading(const char *text)
 static void ar_summary_view_init(ArSummaryView *self)
 {
     GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 12);
+    /* A centred column of readable width, as GNOME apps clamp their content. */
+    gtk_widget_set_size_request(box, 760, -1);
+    gtk_widget_set_halign(box, GTK_ALIGN_CENTER);
     gtk_widget_set_margin_top(box, 24), gtk_widget_set_margin_bottom(box, 24);
     gtk_widget_set_margin_start(box, 32), gtk_widget_set_margin_end(box, 32);
     GtkWidget *facts = gtk_grid_new();
@@ -175,7 +212,6 @@ static void ar_summary_view_init(ArSummaryView *self)
         gtk_widget_add_css_class(k, "dim-label");
         gtk_widget_set_halign(k, GTK_ALIGN_END);
         self->values[i] = gtk_label_new("\xE2\x80\x93");
-        gtk_label_set_selectable(GTK_LABEL(self->values[i]), TRUE);
         gtk_label_set_ellipsize(GTK_LABEL(self->values[i]), PANGO_ELLIPSIZE_MIDDLE);
         gtk_widget_set_halign(self->values[i], GTK_ALIGN_START);
         gtk_grid_attach(GTK_GRID(facts), k, 0, i, 1, 1);

@@ -1,5 +1,7 @@
 /* ArTrainer: the training child process (ar-trainer.h). */
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ar-trainer.h"
 #include "gui_model.h"
@@ -10,7 +12,6 @@ struct _ArTrainer {
     ArTrainerState state;
     int exit_code;
     char *message;
-    GString *stderr_text;
     GCancellable *cancel;
 };
 
@@ -84,8 +85,8 @@ gboolean ar_trainer_start(ArTrainer *self, const char *const *argv, GError **err
     g_return_val_if_fail(self->state != AR_TRAINER_RUNNING && self->state != AR_TRAINER_PAUSED,
                          FALSE);
     g_clear_object(&self->process);
-    self->process = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                                G_SUBPROCESS_FLAGS_STDERR_PIPE, error);
+    self->process = g_subprocess_newv(
+        argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, error);
     if (!self->process) return FALSE;
     self->exit_code = 0;
     g_clear_pointer(&self->message, g_free);
@@ -168,13 +169,12 @@ static void ar_trainer_class_init(ArTrainerClass *klass)
     object_class->get_property = ar_trainer_get_property;
     object_class->dispose = ar_trainer_dispose;
     object_class->finalize = ar_trainer_finalize;
-    props[PROP_STATE] = g_param_spec_int("state", NULL, NULL, AR_TRAINER_IDLE, AR_TRAINER_EXITED,
-                                         AR_TRAINER_IDLE,
-                                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS |
-                                             G_PARAM_EXPLICIT_NOTIFY);
+    props[PROP_STATE] =
+        g_param_spec_int("state", NULL, NULL, AR_TRAINER_IDLE, AR_TRAINER_EXITED, AR_TRAINER_IDLE,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
     g_object_class_install_properties(object_class, N_PROPS, props);
-    signals[SIGNAL_EXITED] = g_signal_new("exited", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
-                                          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
+    signals[SIGNAL_EXITED] = g_signal_new("exited", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                          NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
 }
 
 static void ar_trainer_init(ArTrainer *self)

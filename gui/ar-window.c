@@ -4,7 +4,6 @@
 #include "ar-export.h"
 #include "ar-launch-dialog.h"
 #include "ar-summary-view.h"
-#include "ar-trainer.h"
 
 #define POLL_MS 250 /* how often metrics.jsonl is polled: at most 4 redraws per second */
 
@@ -24,8 +23,8 @@ static const struct {
     const char *name, *title;
     enum ar_render_view view; /* AR_RENDER_ALL: the summary page */
 } pages[] = {
-    {"ranks", "Ranks", AR_RENDER_RANKS},       {"sparsity", "Sparsity", AR_RENDER_SPARSITY},
-    {"flexora", "Layers", AR_RENDER_FLEXORA},  {"loss", "Curves", AR_RENDER_LOSS},
+    {"ranks", "Ranks", AR_RENDER_RANKS},      {"sparsity", "Sparsity", AR_RENDER_SPARSITY},
+    {"flexora", "Layers", AR_RENDER_FLEXORA}, {"loss", "Curves", AR_RENDER_LOSS},
     {"summary", "Summary", AR_RENDER_ALL},
 };
 
@@ -41,7 +40,7 @@ static void on_banner_response(GtkInfoBar *bar, int response, gpointer data)
     gtk_info_bar_set_revealed(bar, FALSE);
 }
 
-/* "run-20260101 · step 120 · running · sora" in the status line. */
+/* "run-20260101  ·  step 120  ·  running  ·  24 modules" in the status line. */
 static void update_status(ArWindow *self)
 {
     if (!self->source) {
@@ -51,14 +50,14 @@ static void update_status(ArWindow *self)
     }
     const struct ar_metrics_run *run = ar_run_source_get_run(self->source);
     char *base = g_path_get_basename(ar_run_source_get_dir(self->source));
-    const char *state = !run->schema ? "waiting for metrics.jsonl"
-                        : run->ended ? run->end_status
-                                     : "running";
-    if (self->trainer && ar_trainer_get_state(self->trainer) == AR_TRAINER_PAUSED)
-        state = "paused";
-    char *text = g_strdup_printf("%s  ·  step %lld  ·  %s  ·  %d modules", base,
-                                 (long long)(run->schema ? run->last_step : 0), state,
-                                 run->n_modules);
+    const char *state = ar_run_source_is_loading(self->source) ? "reading metrics.jsonl…"
+                        : !run->schema                         ? "waiting for metrics.jsonl"
+                        : run->ended                           ? run->end_status
+                                                               : "running";
+    if (self->trainer && ar_trainer_get_state(self->trainer) == AR_TRAINER_PAUSED) state = "paused";
+    char *text =
+        g_strdup_printf("%s  ·  step %lld  ·  %s  ·  %d modules", base,
+                        (long long)(run->schema ? run->last_step : 0), state, run->n_modules);
     gtk_label_set_text(GTK_LABEL(self->status), text);
     char *title = g_strdup_printf("%s — AdaRank", base);
     gtk_window_set_title(GTK_WINDOW(self), title);
@@ -122,8 +121,8 @@ static void sync_controls(ArWindow *self)
     gtk_button_set_icon_name(GTK_BUTTON(self->pause), st == AR_TRAINER_PAUSED
                                                           ? "media-playback-start-symbolic"
                                                           : "media-playback-pause-symbolic");
-    gtk_widget_set_tooltip_text(self->pause, st == AR_TRAINER_PAUSED ? "Resume (Ctrl+P)"
-                                                                     : "Pause (Ctrl+P)");
+    gtk_widget_set_tooltip_text(self->pause,
+                                st == AR_TRAINER_PAUSED ? "Resume (Ctrl+P)" : "Pause (Ctrl+P)");
     update_status(self);
 }
 
@@ -137,14 +136,28 @@ static void on_trainer_exited(ArTrainer *trainer, int code, gpointer data)
 {
     ArWindow *self = AR_WINDOW(data);
     if (self->source) ar_run_source_poll(self->source); /* the run_end line */
-    if (code != 0 && code != 5) { /* 5: interrupted on request */
-        char *text = g_strdup_printf("Training failed (exit %d): %s", code,
-                                     ar_trainer_get_message(trainer)
-                                         ? ar_trainer_get_message(trainer)
-                                         : "no message");
+    if (code != 0 && code != 5) {                       /* 5: interrupted on request */
+        char *text = g_strdup_printf(
+            "Training failed (exit %d): %s", code,
+            ar_trainer_get_message(trainer) ? ar_trainer_get_message(trainer) : "no message");
         show_banner(self, text);
         g_free(text);
     }
+}
+
+gboolean ar_window_start_training(ArWindow *self, const char *const *argv, const char *run_dir,
+                                  GError **error)
+{
+    g_mkdir_with_parents(run_dir, 0755);
+    if (!ar_trainer_start(self->trainer, argv, error)) return FALSE;
+    ar_window_attach(self, run_dir);
+    ar_window_show_page(self, "ranks");
+    return TRUE;
+}
+
+ArTrainer *ar_window_get_trainer(ArWindow *self)
+{
+    return self->trainer;
 }
 
 static void on_launch(ArLaunchDialog *dialog, char **argv, const char *run_dir, gpointer data)
@@ -152,15 +165,11 @@ static void on_launch(ArLaunchDialog *dialog, char **argv, const char *run_dir, 
     (void)dialog;
     ArWindow *self = AR_WINDOW(data);
     GError *error = NULL;
-    g_mkdir_with_parents(run_dir, 0755);
-    if (!ar_trainer_start(self->trainer, (const char *const *)argv, &error)) {
+    if (!ar_window_start_training(self, (const char *const *)argv, run_dir, &error)) {
         char *text = g_strdup_printf("Could not start adarank-cl: %s", error->message);
         show_banner(self, text);
         g_free(text), g_error_free(error);
-        return;
     }
-    ar_window_attach(self, run_dir);
-    ar_window_show_page(self, "ranks");
 }
 
 static void act_new_run(GSimpleAction *a, GVariant *p, gpointer data)
@@ -215,9 +224,9 @@ static void on_folder(GtkNativeDialog *native, int response, gpointer data)
 static void act_open_run(GSimpleAction *a, GVariant *p, gpointer data)
 {
     (void)a, (void)p;
-    GtkFileChooserNative *native = gtk_file_chooser_native_new(
-        "Attach to a Run Folder", GTK_WINDOW(data), GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
-        "_Attach", "_Cancel");
+    GtkFileChooserNative *native =
+        gtk_file_chooser_native_new("Attach to a Run Folder", GTK_WINDOW(data),
+                                    GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "_Attach", "_Cancel");
     gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(native), TRUE);
     g_signal_connect(native, "response", G_CALLBACK(on_folder), data);
     gtk_native_dialog_show(GTK_NATIVE_DIALOG(native));
@@ -294,18 +303,18 @@ static GtkWidget *header_bar(ArWindow *self)
     GtkWidget *header = gtk_header_bar_new();
     gtk_header_bar_pack_start(GTK_HEADER_BAR(header),
                               icon_button("list-add-symbolic", "New Run (Ctrl+N)", "win.new-run"));
-    gtk_header_bar_pack_start(GTK_HEADER_BAR(header),
-                              icon_button("folder-open-symbolic", "Attach to a Run (Ctrl+O)",
-                                          "win.open-run"));
+    gtk_header_bar_pack_start(
+        GTK_HEADER_BAR(header),
+        icon_button("folder-open-symbolic", "Attach to a Run (Ctrl+O)", "win.open-run"));
     self->pause = icon_button("media-playback-pause-symbolic", "Pause (Ctrl+P)", "win.pause");
     self->stop = icon_button("media-playback-stop-symbolic", "Stop (Ctrl+.)", "win.stop");
     gtk_widget_add_css_class(self->stop, "destructive-action");
     gtk_header_bar_pack_start(GTK_HEADER_BAR(header), self->pause);
     gtk_header_bar_pack_start(GTK_HEADER_BAR(header), self->stop);
     gtk_header_bar_pack_end(GTK_HEADER_BAR(header), primary_menu());
-    gtk_header_bar_pack_end(GTK_HEADER_BAR(header),
-                            icon_button("document-save-symbolic", "Export View as PNG (Ctrl+E)",
-                                        "win.export-png"));
+    gtk_header_bar_pack_end(
+        GTK_HEADER_BAR(header),
+        icon_button("document-save-symbolic", "Export View as PNG (Ctrl+E)", "win.export-png"));
     GtkWidget *switcher = gtk_stack_switcher_new();
     gtk_stack_switcher_set_stack(GTK_STACK_SWITCHER(switcher), GTK_STACK(self->stack));
     gtk_header_bar_set_title_widget(GTK_HEADER_BAR(header), switcher);

@@ -12,6 +12,7 @@
 
 #include "adarank/render.h"
 #include "ar-chart-view.h"
+#include "ar-trainer.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,11 @@ void ar_window_attach(ArWindow *self, const char *run_dir);
 gboolean ar_window_show_page(ArWindow *self, const char *name);
 /* The chart of a view (not AR_RENDER_ALL), for export and the test hooks. */
 ArChartView *ar_window_get_chart(ArWindow *self, enum ar_render_view view);
+/* Starts `adarank-cl train` (argv[0] the CLI) and follows run_dir, where it writes. */
+gboolean ar_window_start_training(ArWindow *self, const char *const *argv, const char *run_dir,
+                                  GError **error);
+/* The training child of this window (idle when none was started). */
+ArTrainer *ar_window_get_trainer(ArWindow *self);
 /* The run followed now, or NULL. */
 ArRunSource *ar_window_get_source(ArWindow *self);
 

@@ -41,8 +41,10 @@ int ar_gui_split_args(const char *s, char **argv, int cap)
             if (*s == '"' || *s == '\'') { /* a quoted part, glued to what surrounds it */
                 char q = *s++;
                 while (*s && *s != q)
-                    if (len + 1 < sizeof buf) buf[len++] = *s++;
-                    else s++;
+                    if (len + 1 < sizeof buf)
+                        buf[len++] = *s++;
+                    else
+                        s++;
                 if (!*s) {
                     for (int i = 0; i < n && i < cap; i++)
                         free(argv[i]);

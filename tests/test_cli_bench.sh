@@ -30,8 +30,6 @@ has "gemm" "bench --help lists gemm"
 expect 2 "bench without a benchmark" "$cli" bench
 expect 2 "unknown benchmark" "$cli" bench nonsense
 has "unknown benchmark" "unknown benchmark message"
-expect 1 "bench step is announced but not available" "$cli" bench step
-has "not yet available" "bench step message"
 expect 2 "bad --repeats" "$cli" bench gemm --repeats 0
 expect 0 "bench gemm --help" "$cli" bench gemm --help
 
@@ -63,6 +61,8 @@ has "apt-get install clblast-utils" "missing tuner message names the package"
 
 # Stand-in tuners: they record their arguments and write one phase file in the current folder,
 # with the device name CLBlast's tuner would write (from `devices --json`, the default device).
+# The fastest Xgemm result has a vector width CLBlast cannot build, so `tune` must check it on
+# real products, reject it and store the runner-up.
 "$cli" devices --json >"$tmp/devices.json"
 device=$(grep '"default": true' "$tmp/devices.json" | sed 's/.*"name": "\([^"]*\)".*/\1/')
 mkdir "$tmp/bin"
@@ -76,6 +76,7 @@ cat > clblast_xgemm_1_32.json <<'END'
   "arg_m": "1024", "arg_n": "1024", "arg_k": "1024",
   "device": "$device",
   "results": [
+    {"kernel": "Xgemm", "time": 1.0, "parameters": {"GEMMK": 0,"KREG": 1,"KWG": 32,"KWI": 2,"MDIMA": 8,"MDIMC": 8,"MWG": 64,"NDIMB": 8,"NDIMC": 8,"NWG": 64,"SA": 1,"SB": 1,"STRM": 1,"STRN": 0,"VWM": 3,"VWN": 4,"PRECISION": 32}},
     {"kernel": "Xgemm", "time": 20.5, "parameters": {"GEMMK": 0,"KREG": 1,"KWG": 32,"KWI": 2,"MDIMA": 8,"MDIMC": 8,"MWG": 64,"NDIMB": 8,"NDIMC": 8,"NWG": 64,"SA": 1,"SB": 1,"STRM": 1,"STRN": 0,"VWM": 4,"VWN": 4,"PRECISION": 32}},
     {"kernel": "Xgemm", "time": 99.0, "parameters": {"GEMMK": 0,"KREG": 1,"KWG": 16,"KWI": 2,"MDIMA": 8,"MDIMC": 8,"MWG": 32,"NDIMB": 8,"NDIMC": 8,"NWG": 32,"SA": 0,"SB": 0,"STRM": 0,"STRN": 0,"VWM": 2,"VWN": 2,"PRECISION": 32}}
   ]
@@ -98,10 +99,12 @@ EOF
 chmod +x "$tmp/bin/clblast_tuner_xgemm" "$tmp/bin/clblast_tuner_xgemm_direct"
 
 expect 0 "tune with stand-in tuners" "$cli" tune --tuner-dir "$tmp/bin" --out "$tmp/tables" --fraction 0.25
+has "configuration #1 by speed rejected" "the fastest (VWM=3 cannot build) is rejected"
 has "stored $tmp/tables/.*-xgemm\.json \(Xgemm" "Xgemm table stored"
+if grep -q '"VWM":4' "$tmp/tables/"*-xgemm.json; then ok; else bad "the runner-up should be stored"; fi
 has "stored $tmp/tables/.*-xgemmdirect\.json \(XgemmDirect" "XgemmDirect table stored"
 has "a new context on .* now applies: .*$tmp/tables/" "the next context picks the tables up"
-if grep -q -- "-fraction 4 " "$tmp/xgemm.args"; then ok; else bad "--fraction 0.25 should pass -fraction 4: $(cat "$tmp/xgemm.args")"; fi
+if grep -Eq -- "-fraction 4( |\$)" "$tmp/xgemm.args"; then ok; else bad "--fraction 0.25 should pass -fraction 4: $(cat "$tmp/xgemm.args")"; fi
 if ls -a "$tmp/tables" | grep -q '\.tmp$'; then bad "temporary file left behind"; else ok; fi
 
 # The stored tables are what a later bench run applies, and its products stay correct (bench

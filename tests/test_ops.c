@@ -39,7 +39,8 @@ static void test_embedding(struct ar_ctx *ctx, int n, int c, bool with_types)
     float *wte = malloc((V + P + TV) * c * sizeof *wte), *wpe = wte + V * c, *wtt = wpe + P * c;
     fill_uniform(wte, (V + P + TV) * (size_t)c, -1, 1, &seed);
     struct tbuf tid = tb_new(ctx, n, 3), tpos = tb_new(ctx, n, 5), ttyp = tb_new(ctx, n, 7);
-    struct tbuf tte = tb_new(ctx, V * c, 9), tpe = tb_new(ctx, P * c, 2), ttt = tb_new(ctx, TV * c, 4);
+    struct tbuf tte = tb_new(ctx, V * c, 9), tpe = tb_new(ctx, P * c, 2);
+    struct tbuf ttt = tb_new(ctx, TV * c, 4);
     struct tbuf tout = tb_new(ctx, (size_t)n * c, 6);
     tb_write_int(ctx, &tid, ids);
     tb_write_int(ctx, &tpos, pos);
@@ -243,24 +244,21 @@ static double act_ref(enum ar_activation act, double x)
     }
 }
 
-struct act_case {
-    enum ar_activation act;
-    const double *w;
-    size_t n;
-};
-
-static double act_loss(const double *x, void *user)
+/* Central differences of L = Σ w ⊙ act(x): L is a sum of independent terms, so its difference
+ * quotient in x_i is that of the i-th term alone (which keeps the test O(n), not O(n²)). */
+static void act_fd_grad(enum ar_activation act, const double *x, const double *w, size_t n,
+                        double *grad)
 {
-    const struct act_case *ac = user;
-    double l = 0;
-    for (size_t i = 0; i < ac->n; i++)
-        l += ac->w[i] * act_ref(ac->act, x[i]);
-    return l;
+    for (size_t i = 0; i < n; i++)
+        grad[i] = w[i] * (act_ref(act, x[i] + FD_STEP) - act_ref(act, x[i] - FD_STEP)) /
+                  (2 * FD_STEP);
 }
 
 static void test_activation(struct ar_ctx *ctx, enum ar_activation act, size_t n)
 {
-    /* erf (16 ulp) bounds GELU; tanh (5 ulp) the others; exp (3 ulp) enters GELU's slope. */
+    /* The kernels build erf and tanh from exp (cl/elementwise.cl) and are held to the built-ins'
+     * allowances (test.h): erf 16 ulp for GELU, tanh 5 ulp for the others. Measured: < 0.1 of
+     * the tolerance; tests/fixtures/fit_activations.py predicts about 1 eps32. */
     static const double ulps[] = {16, 5, 5};
     const char *names[] = {"gelu", "gelu_tanh", "tanh"};
     unsigned long long seed = 31 + act;
@@ -277,8 +275,7 @@ static void test_activation(struct ar_ctx *ctx, enum ar_activation act, size_t n
     double *grad = ref + n;
     for (size_t i = 0; i < n; i++)
         ref[i] = act_ref(act, xd[i]);
-    struct act_case ac = {act, wd, n};
-    fd_grad(act_loss, &ac, xd, n, grad);
+    act_fd_grad(act, xd, wd, n, grad);
 
     struct tbuf tx = tb_new(ctx, n, 13), ty = tb_new(ctx, n, 3), tdy = tb_new(ctx, n, 17);
     tb_write(ctx, &tx, x);

@@ -125,7 +125,58 @@ static void check_row(int line, char **f)
     }
 }
 
-/* Every review of train.tsv, hashed like gen_tokens.py's corpus_hash; prints tokens/s. */
+/* gen_tokens.py's ids_hash: FNV-1a over every id as 4 little-endian bytes. */
+static uint64_t hash_ids(uint64_t h, const int32_t *ids, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < 4; b++)
+            h = (h ^ (((uint32_t)ids[i] >> (8 * b)) & 0xFF)) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Every code point (but surrogates and the unassigned planes 4-13) in the probe
+ * "x{c}A1 {c}{c}'s{c} \n{c}", 128 probes per text, hashed like gen_tokens.py's
+ * codepoint_texts(): the character classes, lower-casing and accent stripping of the whole
+ * code space against the reference. */
+static void check_codepoints(char **f)
+{
+    struct ar_tokenizer *tok = find_tok(f[0]);
+    if (!tok) return;
+    static char text[128 * 40];
+    static int32_t ids[128 * 40];
+    uint64_t h = 0xcbf29ce484222325ULL;
+    long long count = 0;
+    int in_text = 0;
+    size_t len = 0;
+    char err[256];
+    for (uint32_t cp = 0; cp < 0x110000; cp++) {
+        if (cp == 0xD800) cp = 0xE000;   /* surrogates cannot be encoded */
+        if (cp == 0x40000) cp = 0xE0000; /* planes 4-13: unassigned, left out for speed */
+        char u[4];
+        size_t n = (size_t)ar__utf8_encode(cp, u);
+        const char *parts[] = {"x", u, "A1 ", u, u, "'s", u, " \n", u};
+        for (int k = 0; k < 9; k++) {
+            size_t m = parts[k] == u ? n : strlen(parts[k]);
+            memcpy(text + len, parts[k], m);
+            len += m;
+        }
+        if (++in_text < 128 && cp != 0x10FFFF) continue;
+        int got = 0;
+        enum ar_status st =
+            ar_tokenizer_encode(tok, text, len, NULL, 0, (int)(sizeof ids / sizeof *ids), ids, NULL,
+                                &got, err, sizeof err);
+        CHECK(st == AR_STATUS_OK, "codepoints %s at U+%04X: %s", f[0], (unsigned)cp, err);
+        h = hash_ids(h, ids, got);
+        count += got;
+        in_text = 0;
+        len = 0;
+    }
+    char got[64];
+    snprintf(got, sizeof got, "%lld %016llx", count, (unsigned long long)h);
+    CHECK(strcmp(got, f[5]) == 0, "codepoints %s: got \"%s\", want \"%s\"", f[0], got, f[5]);
+}
+
+/* Every review of train.tsv, hashed like gen_tokens.py's ids_hash; prints tokens/s. */
 static void check_corpus(char **f)
 {
     struct ar_tokenizer *tok = find_tok(f[0]);
@@ -139,7 +190,7 @@ static void check_corpus(char **f)
     long long count = 0;
     bool ok = fgets(line, sizeof line, fp) != NULL; /* header */
     struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
     while (ok && fgets(line, sizeof line, fp)) {
         char *text = strchr(line, '\t');
         if (!text) continue;
@@ -149,18 +200,16 @@ static void check_corpus(char **f)
         enum ar_status st = ar_tokenizer_encode(tok, text, strlen(text), NULL, 0, CAP, got_ids,
                                                 NULL, &n, err, sizeof err);
         CHECK(st == AR_STATUS_OK, "corpus %s: %s", f[0], err);
-        for (int i = 0; i < n; i++)
-            for (int b = 0; b < 4; b++)
-                h = (h ^ (((uint32_t)got_ids[i] >> (8 * b)) & 0xFF)) * 0x100000001b3ULL;
+        h = hash_ids(h, got_ids, n);
         count += n;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
     fclose(fp);
     double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     char got[64];
     snprintf(got, sizeof got, "%lld %016llx", count, (unsigned long long)h);
     CHECK(strcmp(got, f[5]) == 0, "corpus %s: got \"%s\", want \"%s\"", f[0], got, f[5]);
-    printf("%-15s %lld tokens of train.tsv in %.3f s: %.2f M tokens/s\n", f[0], count, s,
+    printf("%-15s %lld tokens of train.tsv in %.3f CPU s: %.2f M tokens/s\n", f[0], count, s,
            (double)count / s * 1e-6);
 }
 
@@ -193,6 +242,8 @@ static void check_fixture(void)
         rows++;
         if (strcmp(f[1], "corpus") == 0)
             check_corpus(f);
+        else if (strcmp(f[1], "codepoints") == 0)
+            check_codepoints(f);
         else
             check_row(lineno, f);
     }
@@ -247,6 +298,11 @@ static void check_bad_files(void)
     CHECK(ar_tokenizer_load("/nonexistent/tokenizer.json", &tok, err, sizeof err) == AR_STATUS_IO &&
               !tok && strstr(err, "/nonexistent/tokenizer.json"),
           "missing file: %s", err);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fixtures/tokens.tsv", data_dir()); /* a file, not JSON */
+    CHECK(ar_tokenizer_load(path, &tok, err, sizeof err) == AR_STATUS_BAD_FORMAT && !tok &&
+              strstr(err, "tokens.tsv: line 1, column 1"),
+          "not JSON: %s", err);
     bad_json("{\"model\": ", AR_STATUS_BAD_FORMAT, "not valid JSON");
     bad_json("[1, 2]", AR_STATUS_BAD_FORMAT, "top level");
     bad_json("{}", AR_STATUS_BAD_FORMAT, "model");

@@ -119,6 +119,7 @@ int main(void)
     load_bad(path, "{\"model\": 3}", "model: expected a string or null, got a number");
     load_bad(path, "{\"rslora\": 1}", "rslora: expected true or false, got a number");
     load_bad(path, "{\"labels\": [\"a\", 2]}", "labels: item 2: expected a string");
+    load_bad(path, "{\"labels\": [\"a\", \"b\", \"\"]}", "labels: item 3 is empty");
     load_bad(path, "{\"epochs\": 0}", "epochs: 0 is out of range");
     load_bad(path, "[1, 2]", "expected a JSON object at the top");
     load_bad(path, "{\"rank\": 4, \"rank\": 8}", "key \"rank\" appears twice");

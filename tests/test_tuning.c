@@ -224,7 +224,7 @@ static void test_convert(const char *root)
 
     const char *files[3] = {p1, p2, p3};
     char *json = NULL;
-    enum ar_status st = ar_tuning_table_from_tuner(files, 2, "unit test.", &json, kernel,
+    enum ar_status st = ar_tuning_table_from_tuner(files, 2, 0, "unit test.", &json, kernel,
                                                    sizeof kernel, err, sizeof err);
     CHECK(st == AR_STATUS_OK, "convert: %s", err);
     CHECK(!strcmp(kernel, "XgemmDirect"), "tuner variant maps to the override name: %s", kernel);
@@ -237,20 +237,33 @@ static void test_convert(const char *root)
           "converted table is valid: %s", err);
     free(json);
 
+    /* Down the ranking: 1.5 ms (WGD 32), 3.25 ms (WGD 16), then two at 9.5 ms; no fifth. */
+    st = ar_tuning_table_from_tuner(files, 2, 1, NULL, &json, kernel, sizeof kernel, err,
+                                    sizeof err);
+    CHECK(st == AR_STATUS_OK && strstr(json, "\"WGD\":16") && strstr(json, "Number 2 by speed"),
+          "rank 1 is the second fastest: %s", json ? json : err);
+    free(json);
+    st = ar_tuning_table_from_tuner(files, 2, 4, NULL, &json, kernel, sizeof kernel, err,
+                                    sizeof err);
+    CHECK(st == AR_STATUS_NOT_FOUND && json == NULL, "rank past the end: %s %s", ar_status_name(st),
+          err);
+
     /* A run at m = 1024 does 4x the work: 5 ms there beats 1.5 ms at m = 256. */
     snprintf(text, sizeof text, fmt, 1, 1024, "dev A", "5.0", 48);
     write_text(dir, "clblast_xgemm_direct_1_32.json", text);
-    st = ar_tuning_table_from_tuner(files, 2, NULL, &json, kernel, sizeof kernel, err, sizeof err);
+    st = ar_tuning_table_from_tuner(files, 2, 0, NULL, &json, kernel, sizeof kernel, err,
+                                    sizeof err);
     CHECK(st == AR_STATUS_OK && strstr(json, "\"WGD\":48") && strstr(json, "1024x256x256"),
           "files at different sizes compare by rate: %s", json ? json : err);
     free(json);
 
-    st = ar_tuning_table_from_tuner(files, 3, NULL, &json, kernel, sizeof kernel, err, sizeof err);
+    st = ar_tuning_table_from_tuner(files, 3, 0, NULL, &json, kernel, sizeof kernel, err,
+                                    sizeof err);
     CHECK(st == AR_STATUS_BAD_FORMAT && strstr(err, "other.json") && strstr(err, "dev B"),
           "files from two devices are refused: %s %s", ar_status_name(st), err);
     write_text(dir, "junk.json", "[1, 2]");
     snprintf(p3, sizeof p3, "%s/junk.json", dir);
-    st = ar_tuning_table_from_tuner(files + 2, 1, NULL, &json, kernel, sizeof kernel, err,
+    st = ar_tuning_table_from_tuner(files + 2, 1, 0, NULL, &json, kernel, sizeof kernel, err,
                                     sizeof err);
     CHECK(st == AR_STATUS_BAD_FORMAT && strstr(err, "junk.json"), "not tuner output: %s", err);
 }

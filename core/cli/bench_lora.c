@@ -231,12 +231,10 @@ static enum ar_status time_shape(struct ar_ctx *ctx, const struct options *o, co
     /* The overhead from the rounds' own ratios: gated and plain ran back to back in each round,
      * so a load change between rounds cancels (a ratio of medians would not cancel it). */
     double *ratios = malloc((size_t)o->repeats * sizeof *ratios);
-    if (st == AR_STATUS_OK && !ratios)
-        st = AR_STATUS_OUT_OF_MEMORY;
+    if (st == AR_STATUS_OK && !ratios) st = AR_STATUS_OUT_OF_MEMORY;
     for (long r = 0; r < o->repeats && st == AR_STATUS_OK; r++)
         ratios[r] = times[MODE_GATED * o->repeats + r] / times[MODE_PLAIN * o->repeats + r];
-    if (st == AR_STATUS_OK)
-        res->overhead_pct = 100.0 * (median(ratios, o->repeats) - 1.0);
+    if (st == AR_STATUS_OK) res->overhead_pct = 100.0 * (median(ratios, o->repeats) - 1.0);
     free(ratios);
     for (int m = 0; m < MODE_COUNT && st == AR_STATUS_OK; m++)
         res->seconds[m] = median(times + m * o->repeats, o->repeats);

@@ -38,5 +38,6 @@ int cli_heatmap(int argc, char **argv); /* with cairo only */
 /* `bench` sub-benchmarks, dispatched from bench.c (argv[0] is the benchmark's name). */
 int cli_bench_gemm(int argc, char **argv);
 int cli_bench_lora(int argc, char **argv);
+int cli_bench_step(int argc, char **argv);
 
 #endif

@@ -37,7 +37,7 @@ static void duration(double s, char *out, size_t size)
 
 /* A "ranks" record from the method's report: effective and allocated rank of every module,
  * its gate / selection / importance values (the heatmap's rows) and the method's threshold. */
-static enum ar_status write_ranks(struct cli_job *job, int64_t step, bool final)
+static enum ar_status write_ranks(struct cli_job *job, int64_t step, bool record, bool final)
 {
     const struct ar_method_report *rep = NULL;
     enum ar_status st = ar_method_report(job->method, &rep);
@@ -62,7 +62,7 @@ static enum ar_status write_ranks(struct cli_job *job, int64_t step, bool final)
     if (rep->layer_score)
         r.n_layers = rep->n_layers, r.layer_score = rep->layer_score,
         r.layer_selected = rep->layer_selected;
-    if ((st = ar_metrics_write_ranks(job->metrics, &r)) != AR_STATUS_OK)
+    if (record && (st = ar_metrics_write_ranks(job->metrics, &r)) != AR_STATUS_OK)
         return st;
     if (final) {
         free(job->final_ranks);
@@ -114,14 +114,15 @@ static enum ar_status on_event(void *user, struct ar_trainer *t, const struct ar
                     s->total_steps, job->train->count, job->cfg->params.batch_size,
                     job->cfg->params.grad_accum, job->cfg->params.lr,
                     ar_lr_schedule_name(job->cfg->params.schedule));
-        st = write_ranks(job, 0, false);
+        st = write_ranks(job, 0, true, false);
         break;
     case AR_TRAIN_EVENT_STEP: {
         struct ar_metrics_step m = {s->step,         s->epoch_frac,   ev->loss, s->lr,
                                     ev->grad_norm,   ev->tokens_per_s, ev->elapsed_s};
         st = ar_metrics_write_step(job->metrics, &m);
         if (st == AR_STATUS_OK)
-            st = write_ranks(job, s->step, false);
+            st = write_ranks(job, s->step, true, false);
+        job->ranks_step = s->step;
         tb_scalar(job, "train/loss", s->step, ev->loss);
         tb_scalar(job, "train/lr", s->step, s->lr);
         tb_scalar(job, "train/grad_norm", s->step, ev->grad_norm);
@@ -149,7 +150,8 @@ static enum ar_status on_event(void *user, struct ar_trainer *t, const struct ar
     case AR_TRAIN_EVENT_END:
         job->final_step = s->step;
         job->elapsed = ev->elapsed_s;
-        st = write_ranks(job, s->step, true);
+        /* the final ranks; a record only when the last step event did not just write one */
+        st = write_ranks(job, s->step, job->ranks_step != s->step, true);
         break;
     }
     if (st != AR_STATUS_OK)

@@ -34,6 +34,7 @@ struct cli_job {
     /* results */
     struct ar_eval_result test_result;
     int64_t final_step;
+    int ranks_step; /* step of the last "ranks" record */
     double elapsed;
     int *final_ranks;
     char end_message[512];

@@ -162,8 +162,12 @@ int cli_job_outputs(struct cli_job *job)
         cli_job_log(job, "validation: best accuracy %.4f at step %d; run folder %s",
                     best->accuracy, best_step, job->cfg->out);
     if (job->ui->json) {
-        printf("{\n  \"run\": \"%s\",\n  \"steps\": %lld,\n  \"elapsed_s\": %.3f,\n",
-               job->cfg->out, (long long)job->final_step, job->elapsed);
+        printf("{\n  \"run\": \"");
+        for (const char *c = job->cfg->out; *c; c++) /* a path: escape what JSON requires */
+            printf((unsigned char)*c < 0x20 ? "\\u%04x" : *c == '"' || *c == '\\' ? "\\%c" : "%c",
+                   *c);
+        printf("\",\n  \"steps\": %lld,\n  \"elapsed_s\": %.3f,\n", (long long)job->final_step,
+               job->elapsed);
         json_eval("validation", last);
         printf(",\n  \"best_step\": %d,\n", best_step);
         json_eval("best_validation", best);

@@ -4,9 +4,15 @@
  *
  * Each tuner runs in a fresh temporary folder because it writes its clblast_*.json results into
  * the current directory; ours are then converted with ar_tuning_table_from_tuner and written
- * atomically (temporary file, fsync, rename), so a context never reads half a table. */
+ * atomically (temporary file, fsync, rename), so a context never reads half a table.
+ *
+ * A tuner validates each configuration on one square product; before a table is stored it is
+ * applied in a context of its own and checked against host products of other shapes and
+ * transposes (verify_table), and the ranking is walked down until one passes. On this PoCL the
+ * Xgemm tuner's fastest was a GEMMK=1 configuration that returns inf on 67x45x129. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +47,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: adarank-cl tune [options]\n\n"
             "Runs CLBlast's tuners on one device and stores the fastest parameters where every\n"
-            "later run on that device picks them up (see `adarank-cl bench gemm`).\n\n"
+            "later run on that device picks them up (see `adarank-cl bench gemm`). Each table\n"
+            "is first checked on NN/NT/TN products of awkward sizes; a configuration that\n"
+            "computes wrong results gives way to the next fastest.\n\n"
             "  --device N|NAME   device index or name substring (default: $ADARANK_DEVICE, the\n"
             "                    first GPU, else the first device)\n"
             "  --kernels LIST    comma-separated: xgemm, xgemm_direct (default: both)\n"
@@ -52,8 +60,8 @@ static void usage(FILE *out)
             "                    xgemm, 256 for xgemm_direct)\n"
             "  --runs N          timed runs per configuration (default 2)\n"
             "  --out DIR         store tables here (default: $ADARANK_TUNING_DIR, else\n"
-            "                    $XDG_CACHE_HOME/adarank-cl/clblast, else "
-            "~/.cache/adarank-cl/clblast)\n"
+            "                    $XDG_CACHE_HOME/adarank-cl/clblast, else\n"
+            "                    ~/.cache/adarank-cl/clblast)\n"
             "  --import DIR      do not run tuners: convert the clblast_*.json files they wrote\n"
             "                    earlier into DIR\n"
             "  --tuner-dir DIR   look for the clblast_tuner_* programs here instead of in PATH\n"
@@ -285,6 +293,107 @@ static int run_tuner(char *const argv[], const char *dir, bool verbose)
     return CLI_EXIT_OK;
 }
 
+#define MAX_RANK 20 /* configurations tried before giving up on a tuner's results */
+
+static void remove_folder(const char *dir);
+
+/* Products in the shapes and transposes the engine uses, awkward sizes included; false (with
+ * the reason in why) when one differs from a double-precision host product by more than 1e-3 of
+ * its scale (float32 rounding over k <= 130 terms in [-1, 1) stays below 1e-5). */
+static bool check_products(struct ar_ctx *ctx, char *why, size_t why_size)
+{
+    static const size_t sizes[][3] = {{67, 45, 129}, {128, 8, 96}, {200, 130, 64}, {8, 96, 128}};
+    float *a = malloc(200 * 130 * sizeof *a), *b = malloc(200 * 130 * sizeof *b);
+    float *c = malloc(200 * 130 * sizeof *c);
+    struct ar_mem da = {0}, db = {0}, dc = {0};
+    bool ok = a && b && c && ar_mem_alloc(ctx, 200 * 130, &da) == AR_STATUS_OK &&
+              ar_mem_alloc(ctx, 200 * 130, &db) == AR_STATUS_OK &&
+              ar_mem_alloc(ctx, 200 * 130, &dc) == AR_STATUS_OK;
+    snprintf(why, why_size, "out of memory");
+    for (size_t i = 0; ok && i < 200 * 130; i++) {
+        a[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
+        b[i] = (float)((i * 104729) % 1999) / 1000.0f - 1.0f;
+    }
+    ok = ok && ar_mem_write(ctx, da, a, 200 * 130) == AR_STATUS_OK &&
+         ar_mem_write(ctx, db, b, 200 * 130) == AR_STATUS_OK;
+    for (size_t s = 0; ok && s < sizeof sizes / sizeof sizes[0] * 3; s++) {
+        size_t m = sizes[s / 3][0], n = sizes[s / 3][1], k = sizes[s / 3][2];
+        bool ta = s % 3 == 2, tb = s % 3 == 1; /* NN, NT, TN */
+        enum ar_status st =
+            ar_gemm(ctx, ta, tb, m, n, k, 1.0f, da, ta ? m : k, db, tb ? k : n, 0.0f, dc, n);
+        if (st == AR_STATUS_OK) st = ar_mem_read(ctx, dc, c, m * n);
+        if (st != AR_STATUS_OK) {
+            snprintf(why, why_size, "%s", ar_ctx_errmsg(ctx));
+            ok = false;
+            break;
+        }
+        double diff = 0, scale = 0;
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double ref = 0;
+                for (size_t l = 0; l < k; l++)
+                    ref += (double)(ta ? a[l * m + i] : a[i * k + l]) *
+                           (tb ? b[j * k + l] : b[l * n + j]);
+                diff = fmax(diff, fabs(ref - c[i * n + j]));
+                scale = fmax(scale, fabs(ref));
+            }
+        if (!(diff <= 1e-3 * scale)) {
+            snprintf(why, why_size, "wrong %s%s product %zux%zux%zu (max error %.3g of %.3g)",
+                     ta ? "T" : "N", tb ? "T" : "N", m, n, k, diff, scale);
+            ok = false;
+        }
+    }
+    ar_mem_release(&da), ar_mem_release(&db), ar_mem_release(&dc);
+    free(a), free(b), free(c);
+    return ok;
+}
+
+/* Applies a candidate table in a context of its own and checks products with it. For Xgemm and
+ * XgemmDirect a GemmRoutine table routes every product to that kernel (XGEMM_MIN_INDIRECT_SIZE
+ * 0: all indirect, 4096: all direct). CLBlast keeps overrides per process: the next context
+ * (show_pickup) applies the stored tables again. */
+static bool verify_table(const struct ar_device_info *dev, const char *kernel, const char *json,
+                         char *why, size_t why_size)
+{
+    bool xgemm = !strcmp(kernel, "Xgemm"), direct = !strcmp(kernel, "XgemmDirect");
+    if (!xgemm && !direct) return true; /* products do not exercise other kernels directly */
+    const char *tmp_root = getenv("TMPDIR");
+    char dir[1024], path[1200], route[512], sel[16];
+    snprintf(dir, sizeof dir, "%s/adarank-verify-XXXXXX",
+             tmp_root && *tmp_root ? tmp_root : "/tmp");
+    if (!mkdtemp(dir)) {
+        snprintf(why, why_size, "cannot make a temporary folder: %s", strerror(errno));
+        return false;
+    }
+    snprintf(path, sizeof path, "%s/candidate.json", dir);
+    bool ok = write_atomically(path, dir, "candidate.json", json);
+    snprintf(route, sizeof route,
+             "{\"device_name\": \"%s\", \"kernel\": \"GemmRoutine\", \"precision\": 32, "
+             "\"parameters\": {\"XGEMM_MIN_INDIRECT_SIZE\": %d}}\n",
+             dev->name, xgemm ? 0 : 4096);
+    snprintf(path, sizeof path, "%s/route.json", dir);
+    ok = ok && write_atomically(path, dir, "route.json", route);
+    snprintf(sel, sizeof sel, "%d", dev->index);
+    struct ar_ctx_params params = ar_ctx_default_params();
+    params.device = sel;
+    params.tuning_dir = dir;
+    struct ar_ctx *ctx = NULL;
+    snprintf(why, why_size, "cannot write it to %.900s", dir);
+    if (ok && ar_ctx_new(&params, &ctx) != AR_STATUS_OK) {
+        snprintf(why, why_size, "%s", ar_ctx_errmsg(ctx));
+        ok = false;
+    } else if (ok) {
+        const char *src = ar_ctx_tuning_source(ctx);
+        ok = src && strstr(src, "candidate.json") && strstr(src, "route.json");
+        if (!ok)
+            snprintf(why, why_size, "CLBlast did not accept it (applied: %s)", src ? src : "none");
+        ok = ok && check_products(ctx, why, why_size);
+    }
+    ar_ctx_free(ctx);
+    remove_folder(dir);
+    return ok;
+}
+
 /* Removes the files of a flat temporary folder, then the folder. */
 static void remove_folder(const char *dir)
 {
@@ -327,12 +436,34 @@ static int store_table(const struct options *o, const struct tuner *t, const cha
                  "Found by `adarank-cl tune` with %s (CLBlast's tuner) on %s "
                  "/ %s.",
                  t->binary, dev->platform_name, dev->name);
+    /* The fastest configuration that computes correct products; a tuner checks its candidates
+     * on one square size only, and some (GEMMK=1 ones on PoCL) fail on others. */
     char *json = NULL;
-    enum ar_status st =
-        ar_tuning_table_from_tuner(list, n, note, &json, kernel, sizeof kernel, err, sizeof err);
-    if (st != AR_STATUS_OK) {
-        fprintf(stderr, "adarank-cl tune: converting %s's results: %s\n", t->binary, err);
-        return cli_exit_for_status(st);
+    for (size_t rank = 0;; rank++) {
+        enum ar_status st = ar_tuning_table_from_tuner(list, n, rank, note, &json, kernel,
+                                                       sizeof kernel, err, sizeof err);
+        if (st == AR_STATUS_NOT_FOUND && rank > 0) {
+            fprintf(stderr,
+                    "adarank-cl tune: none of the %s configurations computes correct "
+                    "products on %s; nothing stored\n",
+                    t->binary, dev->name);
+            return CLI_EXIT_DEVICE;
+        }
+        if (st != AR_STATUS_OK) {
+            fprintf(stderr, "adarank-cl tune: converting %s's results: %s\n", t->binary, err);
+            return cli_exit_for_status(st);
+        }
+        if (verify_table(dev, kernel, json, err, sizeof err)) break;
+        printf("  configuration #%zu by speed rejected: %s; trying the next\n", rank + 1, err);
+        free(json);
+        json = NULL;
+        if (rank + 1 == MAX_RANK) {
+            fprintf(stderr,
+                    "adarank-cl tune: the %d fastest %s configurations all fail on %s; "
+                    "nothing stored\n",
+                    MAX_RANK, t->binary, dev->name);
+            return CLI_EXIT_DEVICE;
+        }
     }
     char name[512], lk[64], dslug[256], path[1200];
     slug(dev->name, dslug, sizeof dslug);

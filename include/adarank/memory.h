@@ -34,6 +34,12 @@ enum ar_status ar_mem_alloc(struct ar_ctx *ctx, size_t n, struct ar_mem *out);
 /* Releases the buffer behind a view returned by ar_mem_alloc; zeroes the view. NULL buf is fine. */
 void ar_mem_release(struct ar_mem *m);
 
+/* Device memory this context holds through ar_mem_alloc, in bytes: the current total, and (peak,
+ * may be NULL) the largest total since the context was created. A buffer counts until OpenCL
+ * actually frees it (after ar_mem_release and once no queued command uses it). Buffers CLBlast
+ * allocates internally for its own scratch are not counted. */
+size_t ar_ctx_device_bytes(const struct ar_ctx *ctx, size_t *peak);
+
 /* Blocking copies between host and device. */
 enum ar_status ar_mem_write(struct ar_ctx *ctx, struct ar_mem dst, const float *src, size_t n);
 enum ar_status ar_mem_read(struct ar_ctx *ctx, struct ar_mem src, float *dst, size_t n);

@@ -23,6 +23,12 @@
  * ("classifier.dense.*", "classifier.out_proj.*"). A head in the checkpoint is loaded, else it is
  * initialised like transformers: weights N(0, 0.02²) drawn from the seed, biases 0.
  *
+ * GPT-2 (AR_ARCH_GPT2, core/model_gpt2.c), task AR_TASK_CAUSAL_LM: pre-LN blocks; c_attn is ONE
+ * module (G = 1, out = 3C) as PEFT adapts it, then attn.c_proj, mlp.c_fc, mlp.c_proj, named
+ * "transformer.h.N.attn.c_attn" … as in GPT2LMHeadModel. Conv1D weights are stored (in, out) in
+ * the checkpoint and transposed on load; the LM head is tied to wte and frozen, so only the LoRA
+ * factors and gates train (rank 0 is refused: nothing would).
+ *
  * Dimension legend: B batch, T time, C hidden, L layers, R allocated LoRA rank, V classes.
  */
 #ifndef ADARANK_MODEL_H
@@ -68,6 +74,8 @@ enum ar_status ar_model_config_load(const char *path, struct ar_model_config *ou
 
 enum ar_task {
     AR_TASK_SEQ_CLS, /* sequence classification: pooled [CLS] → classifier (PEFT SEQ_CLS) */
+    AR_TASK_CAUSAL_LM, /* next-token prediction through the frozen LM head (PEFT CAUSAL_LM);
+                        * decoders only (GPT-2, Llama): logits (B·T, vocabulary) */
 };
 
 struct ar_model_options {
@@ -123,6 +131,10 @@ struct ar_batch {
     const int32_t *type_ids;  /* (B, T) or NULL */
     const int32_t *attn_mask; /* (B, T) 1 = token, 0 = padding */
     const int32_t *labels;    /* (B), a label < 0 is ignored; NULL: forward without a loss */
+    const int32_t *token_labels; /* (B, T) next-token targets, −100 ignored; CAUSAL_LM (NULL:
+                                  * forward without a loss). token_labels[b][t] is the target of
+                                  * position t, i.e. ids[b][t + 1]: already shifted, unlike
+                                  * transformers' labels argument */
 };
 
 /* Forward to the loss; *loss receives the mean cross-entropy over the batch's counted rows (NaN
@@ -136,7 +148,7 @@ enum ar_status ar_model_forward(struct ar_model *model, const struct ar_batch *b
  * region the gradient of loss_scale × (mean loss) (1 for a plain mean; 1/k for k accumulated
  * batches). */
 enum ar_status ar_model_backward(struct ar_model *model, float loss_scale);
-/* The last forward's logits (B, V) on the host. */
+/* The last forward's logits on the host: (B, V) for SEQ_CLS, (B, T, vocabulary) for CAUSAL_LM. */
 enum ar_status ar_model_logits(struct ar_model *model, float *out);
 /* The last forward's final hidden states (B, T, C) (transformers' last_hidden_state) and the
  * pooled [CLS] (B, C) (BERT's pooler_output; RoBERTa: tanh of the head's dense), on the host. */

@@ -107,9 +107,10 @@ enum ar_status ar_cross_entropy_backward(struct ar_ctx *ctx, int n, int v, struc
  *     out (B, T, C) = softmax(q·kᵀ/sqrt(D) + mask)·v, heads concatenated.
  * key_mask float (B, T), optional: 1 (any nonzero) keeps a key position, 0 masks it (padding);
  * causal adds the decoder's triangular mask. Masked keys get probability exactly 0; a query row
- * with no key left (a fully padded sequence) gives zeros, not NaN, and passes no gradient. The two big products are strided-batched CLBlast calls over B·H;
- * the permutes and the masked softmax are our kernels. Attention-probability dropout is not
- * implemented (fine-tuning recipes for the supported models run it at 0.1; we document 0). */
+ * with no key left (a fully padded sequence) gives zeros, not NaN, and passes no gradient. The
+ * two big products are strided-batched CLBlast calls over B·H; the permutes and the masked
+ * softmax are our kernels. Attention-probability dropout is not implemented (fine-tuning recipes
+ * for the supported models run it at 0.1; we document 0). */
 struct ar_attention_dims {
     int batch, time, heads, head_size; /* maxima for the workspace */
     bool causal;
@@ -130,6 +131,47 @@ enum ar_status ar_attention_forward(struct ar_attention *att, int b, int t, stru
  * AR_STATUS_INVALID_ARGUMENT. */
 enum ar_status ar_attention_backward(struct ar_attention *att, struct ar_mem dout,
                                      struct ar_mem dqkv);
+
+/* ---- Llama blocks (core/ops_llama.c; cl/rmsnorm.cl, cl/rope.cl, cl/swiglu.cl) ----------------- */
+
+/* RMSNorm (LlamaRMSNorm): y = x·rstd·w, rstd = 1/sqrt(mean(x²) + eps); x, y (N, C), w (C), rstd
+ * (N) saved for backward; y may alias x. The weight is frozen: backward gives dx only,
+ * dx (+)= rstd·(dŷ − x̂·mean(dŷ·x̂)) with dŷ = dy·w, x̂ = x·rstd. */
+enum ar_status ar_rmsnorm_forward(struct ar_ctx *ctx, int n, int c, float eps, struct ar_mem x,
+                                  struct ar_mem w, struct ar_mem y, struct ar_mem rstd);
+enum ar_status ar_rmsnorm_backward(struct ar_ctx *ctx, int n, int c, struct ar_mem dy,
+                                   struct ar_mem x, struct ar_mem w, struct ar_mem rstd,
+                                   struct ar_mem dx, bool accumulate);
+
+/* Rotary position embedding in transformers' rotate-half layout, fused with grouped-query
+ * key/value expansion into ar_attention's packed input. Rows are (B, T) flattened, position
+ * t = row mod T (LlamaModel's arange positions). heads must be a multiple of kv_heads (query head
+ * h reads key/value head h / (heads / kv_heads), as repeat_kv) and head_size even. */
+struct ar_rope_dims {
+    int batch, time, heads, kv_heads, head_size;
+};
+
+/* cos, sin (time, head_size/2) = cos/sin(t·theta^(−2i/head_size)), computed on the host in double
+ * and uploaded once. */
+enum ar_status ar_rope_tables(struct ar_ctx *ctx, int time, int head_size, float theta,
+                              struct ar_mem cos, struct ar_mem sin);
+/* q (N, H·D), kv (N, 2·KV·D) = [k | v] → qkv (N, 3·H·D) = [rope(q) | rope(k) | v], k and v repeated
+ * to H heads. */
+enum ar_status ar_rope_qkv_forward(struct ar_ctx *ctx, const struct ar_rope_dims *d,
+                                   struct ar_mem q, struct ar_mem kv, struct ar_mem cos,
+                                   struct ar_mem sin, struct ar_mem qkv);
+/* The transpose: dqkv (N, 3·H·D) → dq (N, H·D), dkv (N, 2·KV·D) (overwritten), repeated heads
+ * summed. */
+enum ar_status ar_rope_qkv_backward(struct ar_ctx *ctx, const struct ar_rope_dims *d,
+                                    struct ar_mem dqkv, struct ar_mem cos, struct ar_mem sin,
+                                    struct ar_mem dq, struct ar_mem dkv);
+
+/* SwiGLU: gu (N, 2·I) rows [gate | up] → y (N, I) = silu(gate)·up; backward dgu (N, 2·I)
+ * (overwritten) from dy (N, I). */
+enum ar_status ar_swiglu_forward(struct ar_ctx *ctx, int n, int i, struct ar_mem gu,
+                                 struct ar_mem y);
+enum ar_status ar_swiglu_backward(struct ar_ctx *ctx, int n, int i, struct ar_mem gu,
+                                  struct ar_mem dy, struct ar_mem dgu);
 
 #ifdef __cplusplus
 }

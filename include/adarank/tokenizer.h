@@ -9,9 +9,12 @@
  * Added tokens (e.g. [MASK], <|endoftext|>) are recognized in the text; TemplateProcessing,
  * BertProcessing and RobertaProcessing add the special tokens. Any other normalizer,
  * pre-tokenizer, model or post-processor type fails to load with AR_STATUS_UNSUPPORTED and a
- * message naming it: a tokenizer is never silently approximated.
+ * message naming it: a tokenizer is never silently approximated. (The "decoder" is not read:
+ * this library only encodes.)
  *
- * The ids agree exactly with the `tokenizers` Python library on tests/fixtures/tokens.tsv.
+ * The ids agree exactly with the `tokenizers` Python library (0.23.3) on
+ * tests/fixtures/tokens.tsv, on all 4,000 training reviews, and on every code point of
+ * planes 0-3 and 14-16 in several contexts.
  * A loaded tokenizer is read-only: encode may be called from several threads at once.
  */
 #ifndef ADARANK_TOKENIZER_H

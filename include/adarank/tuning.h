@@ -42,14 +42,18 @@ enum ar_status ar_tuning_user_dir(const char *dir, char *out, size_t out_size, c
 enum ar_status ar_tuning_table_check(const char *text, size_t len, char *err, size_t err_size);
 
 /* Makes one adarank table from the files one CLBlast tuner wrote (clblast_xgemm_1_32.json,
- * clblast_xgemm_2_32.json, …: one per search phase): the fastest result over all of them.
+ * clblast_xgemm_2_32.json, …: one per search phase). Configurations are ranked by speed over all
+ * files (2·m·n·k / time, so runs at different sizes compare); `rank` 0 takes the fastest, 1 the
+ * runner-up and so on (a tuner validates a configuration on one square product only, and
+ * `adarank-cl tune` moves down the ranking when a table computes wrong results on other shapes).
  * The tuner's kernel variant names map to the name CLBlastOverrideParameters takes
  * ("XgemmDirectTN" -> "XgemmDirect"). On success *out_json (free with free()) holds the table
  * and kernel the kernel's name; `note` (may be NULL) is stored as the table's note, followed by
- * the best time and the number of configurations measured. */
-enum ar_status ar_tuning_table_from_tuner(const char *const *paths, size_t count, const char *note,
-                                          char **out_json, char *kernel, size_t kernel_size,
-                                          char *err, size_t err_size);
+ * the configuration's time and the number measured. AR_STATUS_NOT_FOUND: fewer than rank + 1
+ * configurations. */
+enum ar_status ar_tuning_table_from_tuner(const char *const *paths, size_t count, size_t rank,
+                                          const char *note, char **out_json, char *kernel,
+                                          size_t kernel_size, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

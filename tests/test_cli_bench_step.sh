@@ -1,0 +1,68 @@
+#!/bin/sh
+# `adarank-cl bench step` end to end on the tiny BERT fixture: exit codes and the lines scripts
+# read (the step time, the memory split, the PyTorch line), and clear errors for bad input.
+# Speed is never asserted, and PyTorch is left out (--no-torch) so the test needs no Python.
+# Usage: test_cli_bench_step.sh PATH/TO/adarank-cl   (env ADARANK_TEST_DATA = tests/)
+set -u
+cli=${1:?usage: test_cli_bench_step.sh PATH/TO/adarank-cl}
+data=${ADARANK_TEST_DATA:?ADARANK_TEST_DATA must name the tests/ folder}
+tiny="$data/fixtures/bert_tiny"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank-test-bench-step-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+# expect CODE WHAT CMD...: runs CMD with output in $tmp/out, checks its exit code
+expect() {
+    want=$1 what=$2
+    shift 2
+    "$@" >"$tmp/out" 2>&1
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want"; sed 's/^/    /' "$tmp/out" >&2; fi
+}
+has() { # has PATTERN WHAT: grep -E on the last output
+    if grep -Eq -- "$1" "$tmp/out"; then ok; else bad "$2: no line matching '$1' in:"; sed 's/^/    /' "$tmp/out" >&2; fi
+}
+
+expect 0 "bench step --help" "$cli" bench step --help
+has "--no-torch" "help names --no-torch"
+expect 0 "bench --help lists step" "$cli" bench --help
+has "^  step " "bench --help lists step"
+
+# A whole step on the tiny model, without PyTorch: one time line, the memory split, the reason.
+expect 0 "bench step --quick --no-torch" "$cli" bench step --quick --no-torch --threads 1 --model "$tiny"
+has "^adarank-cl step: [0-9]+\.[0-9] ms \(forward [0-9.]+, backward [0-9.]+, optimizer [0-9.]+ ms\)" "the step time line"
+has "^memory: adarank-cl peak RSS [0-9.]+ MiB; device [0-9.]+ MiB now, [0-9.]+ MiB peak = frozen base 0\.3 " "the memory line"
+has "^PyTorch: not available \(--no-torch\)" "PyTorch left out with its reason"
+has "batch 4 x 32 tokens, LoRA r=8 on query,value \(4 modules\), 1 threads" "the set-up line"
+
+expect 0 "bench step --json" "$cli" bench step --quick --no-torch --json --steps 1 --model "$tiny" --rank 4 --targets all-linear
+has '^\{"device_index": [0-9]+, ' "a JSON object"
+has '"adarank": \{"step_ms": [0-9.]+, ' "JSON step time"
+has '"device_peak_bytes": [1-9][0-9]*, ' "device bytes are counted"
+has '"torch": null, "torch_reason": "--no-torch", "ratio": null' "JSON without PyTorch"
+
+# --profile: every product of a layer timed alone, set against the phases.
+expect 0 "bench step --profile" "$cli" bench step --quick --no-torch --steps 1 --profile --model "$tiny"
+has "^forward  q,k,v  x\.W\^T +128 +216 +72 +1 " "the q,k,v product of the profile"
+has "^backward: products [0-9.]+ ms of the measured [0-9.]+ ms" "the backward summary"
+
+# A missing interpreter is a reason, not a failure.
+expect 0 "no python" "$cli" bench step --quick --steps 1 --model "$tiny" --python "$tmp/no-python"
+has "^PyTorch: not available \(.*no-python cannot be run\)" "missing interpreter reason"
+
+# Bad input: exit 3 with a message naming the problem; bad options: exit 2.
+expect 3 "missing model folder" "$cli" bench step --quick --no-torch --model "$tmp/nowhere"
+has "--model $tmp/nowhere: no config.json there" "missing model message"
+expect 3 "wrong tensor shape" "$cli" bench step --quick --no-torch --model "$tiny/bad_shape"
+has "has shape \[8, 7\]" "shape mismatch message"
+expect 3 "sequence longer than the positions" "$cli" bench step --no-torch --model "$tiny" --seq 41
+has "exceeds the 40 positions" "positions message"
+expect 3 "target matching nothing" "$cli" bench step --quick --no-torch --model "$tiny" --targets nothing
+expect 2 "bad --batch" "$cli" bench step --batch 0
+expect 2 "unknown option" "$cli" bench step --fast
+
+echo "cli_bench_step: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
