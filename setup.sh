@@ -99,8 +99,16 @@ check_device() {
 run_main_job() {
     local cli="$build/core/cli/adarank-cl"
     "$cli" devices
-    "$cli" bench gemm --quick
-    "$cli" bench lora --quick
+    # The embedded default: LoRA on all-MiniLM-L6-v2, fine-food reviews (data/default.json).
+    # A run directory is never overwritten: runs/default, then runs/default-2, -3, ...
+    local out=runs/default n=1
+    while [ -e "$out" ]; do
+        n=$((n + 1))
+        out=runs/default-$n
+    done
+    mkdir -p runs
+    "$cli" train --config data/default.json --out "$out"
+    echo "setup: the run is in $out (metrics.jsonl, adapter/, heatmap.png, config.json)"
 }
 
 run_tests() {

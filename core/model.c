@@ -30,24 +30,25 @@ static enum ar_status check_task(struct ar_model *m, const struct ar_model_optio
 {
     const struct ar_model_config *c = &m->cfg;
     struct ar_ctx *ctx = m->ctx;
-    if (c->arch == AR_ARCH_LLAMA)
+    if ((c->hidden_act == AR_HIDDEN_ACT_SILU) != (c->arch == AR_ARCH_LLAMA))
         return ar__fail(ctx, AR_STATUS_UNSUPPORTED,
-                        "model: model_type \"%s\" is not supported by this engine yet (bert, "
-                        "roberta, gpt2)",
-                        c->model_type);
-    if (c->hidden_act == AR_HIDDEN_ACT_SILU)
+                        "model: hidden_act %s is not supported for %s (Llama: silu only)",
+                        c->hidden_act == AR_HIDDEN_ACT_SILU ? "silu" : "gelu", c->model_type);
+    if (c->arch == AR_ARCH_LLAMA && (c->hidden_size / c->num_heads) % 2 != 0)
         return ar__fail(ctx, AR_STATUS_UNSUPPORTED,
-                        "model: hidden_act silu is not supported for %s", c->model_type);
-    if (c->arch == AR_ARCH_GPT2) {
+                        "model: rotary embeddings need an even head size (hidden_size %d / "
+                        "num_attention_heads %d)",
+                        c->hidden_size, c->num_heads);
+    if (c->arch != AR_ARCH_BERT) {
         if (o->task != AR_TASK_CAUSAL_LM)
             return ar__fail(ctx, AR_STATUS_UNSUPPORTED,
                             "model: %s supports the causal-LM task only (AR_TASK_CAUSAL_LM)",
                             c->model_type);
-        /* The tied LM head is frozen: without adapters nothing would train (empty arena). */
+        /* The LM head is frozen: without adapters nothing would train (empty arena). */
         if (o->rank <= 0 || !o->target_modules || !*o->target_modules)
             return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
                             "model: causal-LM fine-tuning of %s needs LoRA targets and rank > 0 "
-                            "(the tied LM head is frozen)",
+                            "(the LM head is frozen)",
                             c->model_type);
         return AR_STATUS_OK;
     }
@@ -98,6 +99,10 @@ static enum ar_status alloc_activations(struct ar_model *m)
     size_t C = (size_t)m->cfg.hidden_size, I = (size_t)m->cfg.intermediate_size;
     size_t V = (size_t)m->num_labels, L = (size_t)m->cfg.num_layers;
     size_t R = ar__model_loss_rows(m, m->opts.max_batch, m->opts.max_time); /* loss rows */
+    bool llama = m->cfg.arch == AR_ARCH_LLAMA;
+    size_t G = llama ? 2 : 1; /* Llama's inter is the (gate | up) group: (N, 2I) */
+    size_t KV = llama ? 2 * (size_t)m->cfg.num_kv_heads * (C / (size_t)m->cfg.num_heads) : 1;
+    size_t rope = llama ? (size_t)m->opts.max_time * (C / (size_t)m->cfg.num_heads) / 2 : 1;
     struct { struct ar_mem *v; size_t n; } plan[] = {
         {&m->ids, N}, {&m->pos, N}, {&m->types, N}, {&m->labels, R}, {&m->key_mask, N},
         {&m->x, N * C}, {&m->a, N * C}, {&m->h, N * C}, {&m->qkv, 3 * N * C},
@@ -105,10 +110,12 @@ static enum ar_status alloc_activations(struct ar_model *m)
         {&m->cls, B * C}, {&m->cls_d, B * C}, {&m->z, B * C}, {&m->pooled, B * C},
         {&m->pd, B * C}, {&m->logits, R * V}, {&m->probs, R * V}, {&m->losses, R},
         {&m->dx, N * C}, {&m->da, N * C}, {&m->dh, N * C}, {&m->dctx, N * C},
-        {&m->dqkv, 3 * N * C}, {&m->di, N * I}, {&m->di2, N * I}, {&m->dcls, B * C},
+        {&m->dqkv, 3 * N * C}, {&m->di, N * I}, {&m->di2, G * N * I}, {&m->dcls, B * C},
         {&m->dz, B * C}, {&m->dpooled, B * C}, {&m->dlogits, R * V},
-        {&m->resid, m->cfg.arch == AR_ARCH_BERT ? 1 : N * C}};
-    size_t count = sizeof plan / sizeof plan[0], per_layer = 2 * N * C + N * I + 4 * N;
+        {&m->resid, m->cfg.arch == AR_ARCH_BERT ? 1 : N * C}, {&m->lq, llama ? N * C : 1},
+        {&m->lkv, llama ? N * KV : 1}, {&m->ldkv, llama ? N * KV : 1}, {&m->rope_cos, rope},
+        {&m->rope_sin, rope}};
+    size_t count = sizeof plan / sizeof plan[0], per_layer = 2 * N * C + G * N * I + 4 * N;
     size_t align = AR_ARENA_ALIGN, total = (L * 7 + count) * align + L * per_layer;
     for (size_t i = 0; i < count; i++)
         total += plan[i].n;
@@ -128,7 +135,7 @@ static enum ar_status alloc_activations(struct ar_model *m)
         CARVE(y->r1, N * C);
         CARVE(y->mean1, N);
         CARVE(y->rstd1, N);
-        CARVE(y->ipre, N * I);
+        CARVE(y->ipre, G * N * I);
         CARVE(y->r2, N * C);
         CARVE(y->mean2, N);
         CARVE(y->rstd2, N);
@@ -139,6 +146,9 @@ static enum ar_status alloc_activations(struct ar_model *m)
     m->host_mask = malloc(N * sizeof(float));
     if (!m->host_losses || !m->host_ints || !m->host_mask)
         return ar__fail(m->ctx, AR_STATUS_OUT_OF_MEMORY, "model: host staging");
+    if (llama)
+        return ar_rope_tables(m->ctx, m->opts.max_time, (int)(C / (size_t)m->cfg.num_heads),
+                              m->cfg.rope_theta, m->rope_cos, m->rope_sin);
     return AR_STATUS_OK;
 }
 
@@ -182,6 +192,8 @@ static enum ar_status load(struct ar_model *m, const char *dir)
     m->prefix = m->roberta ? "roberta" : "bert";
     if (m->cfg.arch == AR_ARCH_GPT2)
         m->prefix = "transformer"; /* GPT2LMHeadModel's; hub files often have none */
+    if (m->cfg.arch == AR_ARCH_LLAMA)
+        m->prefix = "model"; /* LlamaForCausalLM's LlamaModel */
     m->causal_lm = m->opts.task == AR_TASK_CAUSAL_LM;
     if (m->causal_lm)
         m->num_labels = m->cfg.vocab_size;
@@ -297,8 +309,10 @@ enum ar_status ar_model_forward(struct ar_model *m, const struct ar_batch *batch
     m->time = batch->time;
     m->training = training;
     m->step = step;
-    enum ar_status st = m->cfg.arch == AR_ARCH_GPT2 ? ar__gpt2_forward(m, batch, training, step)
-                                                    : ar__bert_forward(m, batch, training, step);
+    enum ar_status st =
+        m->cfg.arch == AR_ARCH_GPT2    ? ar__gpt2_forward(m, batch, training, step)
+        : m->cfg.arch == AR_ARCH_LLAMA ? ar__llama_forward(m, batch, training, step)
+                                       : ar__bert_forward(m, batch, training, step);
     if (st != AR_STATUS_OK)
         return st;
     m->have_forward = true;
@@ -314,8 +328,9 @@ enum ar_status ar_model_backward(struct ar_model *m, float loss_scale)
     if (!m->have_forward || !m->have_loss)
         return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
                         "model backward: needs a forward with labels first");
-    return m->cfg.arch == AR_ARCH_GPT2 ? ar__gpt2_backward(m, loss_scale)
-                                       : ar__bert_backward(m, loss_scale);
+    return m->cfg.arch == AR_ARCH_GPT2    ? ar__gpt2_backward(m, loss_scale)
+           : m->cfg.arch == AR_ARCH_LLAMA ? ar__llama_backward(m, loss_scale)
+                                          : ar__bert_backward(m, loss_scale);
 }
 
 static enum ar_status read_last(struct ar_model *m, struct ar_mem src, size_t n, float *out)
@@ -342,6 +357,10 @@ enum ar_status ar_model_hidden_state(struct ar_model *m, float *out)
 
 enum ar_status ar_model_pooled_output(struct ar_model *m, float *out)
 {
+    if (m && m->cfg.arch != AR_ARCH_BERT)
+        return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "model: %s has no pooled output (decoders: ar_model_hidden_state)",
+                        m->cfg.model_type);
     return read_last(m, m ? m->pooled : (struct ar_mem){0},
                      m ? (size_t)m->batch * (size_t)m->cfg.hidden_size : 0, out);
 }

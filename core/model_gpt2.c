@@ -22,7 +22,7 @@
 
 enum { STREAM_EMB = 0 }; /* hidden dropout streams: 0 embeddings, 1 + 2l and 2 + 2l the blocks */
 
-static uint64_t mix(uint64_t a, uint64_t b) /* splitmix64's finaliser over a ⊕ b·φ */
+uint64_t ar__decoder_mix(uint64_t a, uint64_t b) /* splitmix64's finaliser over a ⊕ b·φ */
 {
     uint64_t z = a ^ (b * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -35,8 +35,7 @@ static enum ar_activation ffn_activation(const struct ar_model *m)
     return m->cfg.hidden_act == AR_HIDDEN_ACT_GELU ? AR_ACTIVATION_GELU : AR_ACTIVATION_GELU_TANH;
 }
 
-/* Checks the batch on the host (ids, positions, targets) and uploads it. */
-static enum ar_status upload_batch(struct ar_model *m, const struct ar_batch *b)
+enum ar_status ar__decoder_upload(struct ar_model *m, const struct ar_batch *b, bool zero_pos)
 {
     const struct ar_model_config *c = &m->cfg;
     int B = b->batch, T = b->time, N = B * T, V = c->vocab_size;
@@ -46,7 +45,7 @@ static enum ar_status upload_batch(struct ar_model *m, const struct ar_batch *b)
         for (int t = 0; t < T; t++) {
             int k = i * T + t;
             ids[k] = b->ids[k];
-            pos[k] = t; /* GPT2Model: arange(T) whatever the padding (right padding) */
+            pos[k] = zero_pos ? 0 : t; /* GPT2Model: arange(T) whatever the padding */
             m->host_mask[k] = b->attn_mask ? (b->attn_mask[k] != 0) : 1.0f;
             labels[k] = b->token_labels ? b->token_labels[k] : -100;
             if (ids[k] < 0 || ids[k] >= V || t >= c->max_positions || labels[k] >= V)
@@ -67,16 +66,15 @@ static enum ar_status upload_batch(struct ar_model *m, const struct ar_batch *b)
     return st;
 }
 
-static enum ar_status lora_fwd(struct ar_model *m, struct ar__model_linear *lin, int n,
-                               struct ar_mem x, struct ar_mem y)
+enum ar_status ar__decoder_lora_fwd(struct ar_model *m, struct ar__model_linear *lin, int n,
+                                    struct ar_mem x, struct ar_mem y)
 {
     return ar_lora_forward(lin->layer, n, x, &lin->w, y, m->training,
-                           mix(m->opts.seed, 0x10000u + (uint64_t)lin->id), m->step);
+                           ar__decoder_mix(m->opts.seed, 0x10000u + (uint64_t)lin->id), m->step);
 }
 
-/* dX of a linear (overwritten or accumulated), and its LoRA gradients into the arena. */
-static enum ar_status lora_bwd(struct ar_model *m, struct ar__model_linear *lin, struct ar_mem dy,
-                               struct ar_mem dx, bool accumulate)
+enum ar_status ar__decoder_lora_bwd(struct ar_model *m, struct ar__model_linear *lin,
+                                    struct ar_mem dy, struct ar_mem dx, bool accumulate)
 {
     struct ar_lora_grads g = {.dx = dx, .dx_accumulate = accumulate};
     if (lin->rank > 0) {
@@ -106,11 +104,11 @@ static enum ar_status block_forward(struct ar_model *m, int l, float p, uint64_t
     enum ar_status st = ar_layernorm_forward(ctx, N, C, eps, L->r1, L->ln1_g, L->ln1_b, m->a,
                                              L->mean1, L->rstd1);
     if (!st)
-        st = lora_fwd(m, &L->qkv, N, m->a, m->qkv);
+        st = ar__decoder_lora_fwd(m, &L->qkv, N, m->a, m->qkv);
     if (!st)
         st = ar_attention_forward(L->att, m->batch, m->time, m->qkv, m->key_mask, m->ctx_out);
     if (!st)
-        st = lora_fwd(m, &L->attn_out, N, m->ctx_out, m->h);
+        st = ar__decoder_lora_fwd(m, &L->attn_out, N, m->ctx_out, m->h);
     if (!st)
         st = ar_dropout_forward(ctx, NC, p, seed, 1u + 2u * (uint32_t)l, m->h, L->r2);
     if (!st)
@@ -119,12 +117,12 @@ static enum ar_status block_forward(struct ar_model *m, int l, float p, uint64_t
         st = ar_layernorm_forward(ctx, N, C, eps, L->r2, L->ln2_g, L->ln2_b, m->a, L->mean2,
                                   L->rstd2);
     if (!st)
-        st = lora_fwd(m, &L->inter, N, m->a, L->ipre);
+        st = ar__decoder_lora_fwd(m, &L->inter, N, m->a, L->ipre);
     if (!st)
         st = ar_activation_forward(ctx, ffn_activation(m), (size_t)N * (size_t)I, L->ipre,
                                    m->iact);
     if (!st)
-        st = lora_fwd(m, &L->out, N, m->iact, m->h);
+        st = ar__decoder_lora_fwd(m, &L->out, N, m->iact, m->h);
     if (!st)
         st = ar_dropout_forward(ctx, NC, p, seed, 2u + 2u * (uint32_t)l, m->h, next);
     if (!st)
@@ -132,7 +130,7 @@ static enum ar_status block_forward(struct ar_model *m, int l, float p, uint64_t
     return st;
 }
 
-static enum ar_status loss_forward(struct ar_model *m)
+enum ar_status ar__decoder_loss(struct ar_model *m)
 {
     int N = m->batch * m->time;
     enum ar_status st = ar_cross_entropy_forward(m->ctx, N, m->num_labels, m->logits, m->labels,
@@ -154,13 +152,13 @@ enum ar_status ar__gpt2_forward(struct ar_model *m, const struct ar_batch *b, bo
 {
     m->have_loss = false;
     m->loss = NAN;
-    enum ar_status st = upload_batch(m, b);
+    enum ar_status st = ar__decoder_upload(m, b, false);
     if (st)
         return st;
     struct ar_ctx *ctx = m->ctx;
     int N = m->batch * m->time, C = m->cfg.hidden_size, V = m->num_labels;
     float p = training ? m->opts.hidden_dropout : 0.0f;
-    uint64_t seed = mix(m->opts.seed, step);
+    uint64_t seed = ar__decoder_mix(m->opts.seed, step);
     struct ar_mem none = {0};
     st = ar_embedding_forward(ctx, N, C, m->ids, m->pos, none, m->wte, m->wpe, none, m->h);
     if (!st)
@@ -175,7 +173,7 @@ enum ar_status ar__gpt2_forward(struct ar_model *m, const struct ar_batch *b, bo
         st = ar_gemm(ctx, false, true, (size_t)N, (size_t)V, (size_t)C, 1.0f, m->x, (size_t)C,
                      m->wte, (size_t)C, 0.0f, m->logits, (size_t)V);
     if (!st && b->token_labels)
-        st = loss_forward(m);
+        st = ar__decoder_loss(m);
     return st;
 }
 
@@ -193,12 +191,12 @@ static enum ar_status block_backward(struct ar_model *m, int l, float p, uint64_
     struct ar_mem none = {0};
     enum ar_status st = ar_dropout_backward(ctx, NC, p, seed, 2u + 2u * (uint32_t)l, m->dx, m->dh);
     if (!st)
-        st = lora_bwd(m, &L->out, m->dh, m->di, false);
+        st = ar__decoder_lora_bwd(m, &L->out, m->dh, m->di, false);
     if (!st)
         st = ar_activation_backward(ctx, ffn_activation(m), (size_t)N * (size_t)I, L->ipre, m->di,
                                     m->di2);
     if (!st)
-        st = lora_bwd(m, &L->inter, m->di2, need_attn ? m->da : none, false);
+        st = ar__decoder_lora_bwd(m, &L->inter, m->di2, need_attn ? m->da : none, false);
     if (st || !need_attn)
         return st;
     /* The residual: ∂L/∂r2 = ∂L/∂out + LN2's input gradient. */
@@ -206,11 +204,11 @@ static enum ar_status block_backward(struct ar_model *m, int l, float p, uint64_
     if (!st)
         st = ar_dropout_backward(ctx, NC, p, seed, 1u + 2u * (uint32_t)l, m->dx, m->dh);
     if (!st)
-        st = lora_bwd(m, &L->attn_out, m->dh, need_qkv ? m->dctx : none, false);
+        st = ar__decoder_lora_bwd(m, &L->attn_out, m->dh, need_qkv ? m->dctx : none, false);
     if (!st && need_qkv)
         st = ar_attention_backward(L->att, m->dctx, m->dqkv);
     if (!st && need_qkv)
-        st = lora_bwd(m, &L->qkv, m->dqkv, l > 0 ? m->da : none, false);
+        st = ar__decoder_lora_bwd(m, &L->qkv, m->dqkv, l > 0 ? m->da : none, false);
     if (!st && l > 0) /* ∂L/∂in = ∂L/∂r2 + LN1's input gradient */
         st = ar_layernorm_backward(ctx, N, C, m->da, L->r1, L->ln1_g, L->mean1, L->rstd1, m->dx,
                                    true);
@@ -223,7 +221,7 @@ enum ar_status ar__gpt2_backward(struct ar_model *m, float loss_scale)
     size_t N = (size_t)m->batch * (size_t)m->time, C = (size_t)m->cfg.hidden_size;
     size_t V = (size_t)m->num_labels;
     float p = m->training ? m->opts.hidden_dropout : 0.0f;
-    uint64_t seed = mix(m->opts.seed, m->step);
+    uint64_t seed = ar__decoder_mix(m->opts.seed, m->step);
     enum ar_status st = ar_cross_entropy_backward(ctx, (int)N, (int)V, m->probs, m->labels,
                                                   loss_scale / (float)m->counted, m->dlogits);
     if (!st) /* dx̂ (N, C) = dlogits (N, V) · wte (V, C); the tied wte itself is frozen */

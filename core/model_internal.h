@@ -31,9 +31,12 @@ struct ar__model_linear {
 /* One transformer block. GPT-2 reuses it (core/model_gpt2.c): qkv is c_attn (G = 1, out 3C),
  * attn_out attn.c_proj, inter mlp.c_fc, out mlp.c_proj, ln1/ln2 ln_1/ln_2; being pre-LN, r1 is
  * the block's input (the residual stream, which LN1 normalises) and r2 the residual after the
- * attention branch (LN2's input). */
+ * attention branch (LN2's input). Llama (core/model_llama.c) too: qkv is q_proj (G = 1), kv
+ * k_proj/v_proj, attn_out o_proj, inter gate_proj/up_proj (G = 2, ipre (N, 2I)), out down_proj,
+ * ln1/ln2 the RMSNorm weights (rstd1/rstd2 their statistics), r1/r2 as GPT-2's. */
 struct ar__bert_layer {
     struct ar__model_linear qkv;      /* (3C, C): query, key, value stacked, G = 3 */
+    struct ar__model_linear kv;       /* Llama only: k_proj, v_proj (G = 2, (KV·D, C) each) */
     struct ar__model_linear attn_out; /* (C, C)  attention.output.dense */
     struct ar__model_linear inter;    /* (I, C)  intermediate.dense */
     struct ar__model_linear out;      /* (C, I)  output.dense */
@@ -68,7 +71,8 @@ struct ar_model {
     struct ar_mem ln_emb_g, ln_emb_b; /* (C) */
     struct ar__bert_layer *layers;    /* (L) */
     struct ar__model_linear pooler;   /* (C, C) BERT's pooler.dense (a LoRA target with "dense") */
-    struct ar_mem ln_f_g, ln_f_b;     /* (C) GPT-2's final ln_f */
+    struct ar_mem ln_f_g, ln_f_b;     /* (C) GPT-2's final ln_f; Llama's model.norm (g only) */
+    struct ar_mem lm_head;            /* (Vocab, C) Llama's untied lm_head, else = wte */
 
     /* ---- trainable state ---- */
     struct ar_arena_layout *layout;
@@ -89,6 +93,8 @@ struct ar_model {
     struct ar_mem cls, cls_d, z, pooled, pd;         /* (B, C) head path */
     struct ar_mem logits, probs, losses;             /* (B, V), (B, V), (B); CAUSAL_LM (N, V)… */
     struct ar_mem resid;                             /* (N, C) decoders: last block's output */
+    struct ar_mem lq, lkv, ldkv;                     /* Llama: (N, C), (N, 2KV·D), (N, 2KV·D) */
+    struct ar_mem rope_cos, rope_sin;                /* Llama: (max_time, D/2) */
     /* backward scratch */
     struct ar_mem dx, da, dh, dctx, dqkv, di, di2;   /* (N, C)…(N, 3C), (N, I) */
     struct ar_mem dcls, dz, dpooled, dlogits;        /* (B, C)…, (B, V) */
@@ -123,10 +129,27 @@ static inline size_t ar__model_loss_rows(const struct ar_model *m, int batch, in
     return m->causal_lm ? (size_t)batch * (size_t)time : (size_t)batch;
 }
 
-/* ---- model_gpt2.c ---- */
+/* ---- model_gpt2.c: GPT-2, and the helpers every decoder shares ---- */
+uint64_t ar__decoder_mix(uint64_t a, uint64_t b); /* seed hashing of the dropout streams */
+/* Checks the batch on the host (ids, targets, positions t or all 0) and uploads it; counts the
+ * targets. */
+enum ar_status ar__decoder_upload(struct ar_model *m, const struct ar_batch *b, bool zero_pos);
+/* A linear's forward; its backward: dX (overwritten or accumulated, absent: none) and the LoRA
+ * gradients into the arena. */
+enum ar_status ar__decoder_lora_fwd(struct ar_model *m, struct ar__model_linear *lin, int n,
+                                    struct ar_mem x, struct ar_mem y);
+enum ar_status ar__decoder_lora_bwd(struct ar_model *m, struct ar__model_linear *lin,
+                                    struct ar_mem dy, struct ar_mem dx, bool accumulate);
+/* Cross-entropy of m->logits (N, V) against the uploaded targets: m->loss, m->have_loss. */
+enum ar_status ar__decoder_loss(struct ar_model *m);
 enum ar_status ar__gpt2_forward(struct ar_model *m, const struct ar_batch *b, bool training,
                                 uint64_t step);
 enum ar_status ar__gpt2_backward(struct ar_model *m, float loss_scale);
+
+/* ---- model_llama.c ---- */
+enum ar_status ar__llama_forward(struct ar_model *m, const struct ar_batch *b, bool training,
+                                 uint64_t step);
+enum ar_status ar__llama_backward(struct ar_model *m, float loss_scale);
 
 /* ---- model_bert.c ---- */
 enum ar_status ar__bert_forward(struct ar_model *m, const struct ar_batch *b, bool training,

@@ -1,4 +1,5 @@
 /* The frozen base and a checkpoint's head, from a Hugging Face checkpoint to the device (model.h).
+ * BERT/RoBERTa below; GPT-2 (Conv1D weights transposed from (in, out)) and Llama further down.
  *
  * Names are looked up with and without the "bert." / "roberta." prefix (a BertModel saved alone,
  * such as sentence-transformers' all-MiniLM-L6-v2, has none) and with the old
@@ -121,6 +122,11 @@ static size_t base_floats(const struct ar_model *m)
     size_t layer = 4 * C * C + 4 * C + 2 * I * C + I + C + 4 * C;
     size_t pooler = m->roberta || c->arch != AR_ARCH_BERT ? 0 : C * C + C;
     size_t carves = 7 + 12 * (size_t)c->num_layers; /* each carve is padded to the alignment */
+    if (c->arch == AR_ARCH_LLAMA) { /* + KV·D for k|v, the gate|up pair and an untied lm_head */
+        size_t kvd = (size_t)c->num_kv_heads * (C / (size_t)c->num_heads);
+        emb += (size_t)c->vocab_size * C;
+        layer += 2 * kvd * C + I * C;
+    }
     return emb + (size_t)c->num_layers * layer + pooler + carves * pad;
 }
 
@@ -279,6 +285,73 @@ static enum ar_status load_gpt2(struct loader *l)
     return st ? st : load_norm(l, "ln_f", &m->ln_f_g, &m->ln_f_b);
 }
 
+/* ---- Llama ---- */
+
+/* A group of G plain (out, in) weights without bias, stacked into one view. */
+static enum ar_status load_stacked(struct loader *l, int layer, const char *const *subs, int G,
+                                   int64_t out, int64_t in, struct ar__model_linear *lin)
+{
+    char name[AR__MODEL_NAME_MAX + 32];
+    lin->w.w = carve(l, (size_t)(G * out * in));
+    enum ar_status st = AR_STATUS_OK;
+    for (int k = 0; st == AR_STATUS_OK && k < G; k++) {
+        snprintf(name, sizeof name, "layers.%d.%s.weight", layer, subs[k]);
+        st = load_into(l, name, out, in, ar_mem_at(lin->w.w, (size_t)(k * out * in)));
+    }
+    return st;
+}
+
+/* LlamaForCausalLM's tensors ("model." prefix optional); rotary inv_freq buffers are ignored
+ * (the engine computes its own tables). */
+static enum ar_status load_llama(struct loader *l)
+{
+    struct ar_model *m = l->m;
+    const struct ar_model_config *c = &m->cfg;
+    int64_t C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    int64_t KVD = (int64_t)c->num_kv_heads * (C / c->num_heads);
+    m->wte = carve(l, (size_t)(V * C));
+    m->wpe = carve(l, (size_t)C); /* one zero row: positions enter through RoPE */
+    enum ar_status st = load_into(l, "embed_tokens.weight", V, C, m->wte);
+    if (st == AR_STATUS_OK)
+        st = ar_mem_fill(m->ctx, m->wpe, 0.0f, (size_t)C);
+    static const char *const q[] = {"self_attn.q_proj"}, *const kv[] = {"self_attn.k_proj",
+                                                                       "self_attn.v_proj"};
+    static const char *const o[] = {"self_attn.o_proj"}, *const gu[] = {"mlp.gate_proj",
+                                                                       "mlp.up_proj"};
+    static const char *const down[] = {"mlp.down_proj"};
+    char name[AR__MODEL_NAME_MAX];
+    for (int i = 0; st == AR_STATUS_OK && i < c->num_layers; i++) {
+        struct ar__bert_layer *L = &m->layers[i];
+        st = load_stacked(l, i, q, 1, C, C, &L->qkv);
+        if (st == AR_STATUS_OK)
+            st = load_stacked(l, i, kv, 2, KVD, C, &L->kv);
+        if (st == AR_STATUS_OK)
+            st = load_stacked(l, i, o, 1, C, C, &L->attn_out);
+        if (st == AR_STATUS_OK)
+            st = load_stacked(l, i, gu, 2, I, C, &L->inter);
+        if (st == AR_STATUS_OK)
+            st = load_stacked(l, i, down, 1, C, I, &L->out);
+        L->ln1_g = carve(l, (size_t)C);
+        L->ln2_g = carve(l, (size_t)C);
+        snprintf(name, sizeof name, "layers.%d.input_layernorm.weight", i);
+        if (st == AR_STATUS_OK)
+            st = load_into(l, name, C, 0, L->ln1_g);
+        snprintf(name, sizeof name, "layers.%d.post_attention_layernorm.weight", i);
+        if (st == AR_STATUS_OK)
+            st = load_into(l, name, C, 0, L->ln2_g);
+    }
+    m->ln_f_g = carve(l, (size_t)C);
+    if (st == AR_STATUS_OK)
+        st = load_into(l, "norm.weight", C, 0, m->ln_f_g);
+    /* The head: lm_head.weight when untied (top level, outside the "model." prefix). */
+    m->lm_head = m->wte;
+    if (st == AR_STATUS_OK && !c->tie_word_embeddings) {
+        m->lm_head = carve(l, (size_t)(V * C));
+        st = load_into(l, "lm_head.weight", V, C, m->lm_head);
+    }
+    return st;
+}
+
 /* The head is loaded when the checkpoint has its first tensor; then all of it must be there. */
 static enum ar_status load_head(struct loader *l, bool *loaded)
 {
@@ -320,8 +393,8 @@ enum ar_status ar__model_load_weights(struct ar_model *m, const char *dir, bool 
     if (st != AR_STATUS_OK)
         return ar__fail(m->ctx, st, "%s", err);
     st = ar_mem_alloc(m->ctx, base_floats(m), &m->base);
-    if (st == AR_STATUS_OK && m->cfg.arch == AR_ARCH_GPT2) {
-        st = load_gpt2(&l);
+    if (st == AR_STATUS_OK && m->cfg.arch != AR_ARCH_BERT) {
+        st = m->cfg.arch == AR_ARCH_GPT2 ? load_gpt2(&l) : load_llama(&l);
         *head_loaded = false;
         free(l.host);
         ar_safetensors_free(l.st);

@@ -4,7 +4,9 @@
  * Names are PEFT's module paths inside BertForSequenceClassification (or the RoBERTa class):
  * "bert.encoder.layer.N.attention.self.query" … "bert.encoder.layer.N.output.dense", then
  * "bert.pooler.dense". A target matches a path equal to it or ending in "." + target, which is
- * PEFT's rule for a list of names (tuners_utils.check_target_module_exists).
+ * PEFT's rule for a list of names (tuners_utils.check_target_module_exists). GPT-2 and Llama use
+ * their causal-LM classes' paths ("transformer.h.N.attn.c_attn", "model.layers.N.self_attn.q_proj")
+ * and have no trainable head (the LM head is frozen).
  */
 #include <math.h>
 #include <stdio.h>
@@ -65,11 +67,22 @@ static bool is_target(struct targets *t, const char *path)
     return hit;
 }
 
+/* Linear groups per layer: BERT and GPT-2 4; Llama 5 (q, k|v, o, gate|up, down). */
+static int linears_per_layer(const struct ar_model *m)
+{
+    return m->cfg.arch == AR_ARCH_LLAMA ? 5 : 4;
+}
+
 struct ar__model_linear *ar__model_linear_at(struct ar_model *m, int i)
 {
-    int per_layer = 4;
+    int per_layer = linears_per_layer(m);
     if (i < 0)
         return NULL;
+    if (i < m->cfg.num_layers * per_layer && per_layer == 5) {
+        struct ar__bert_layer *l = &m->layers[i / per_layer];
+        struct ar__model_linear *all[] = {&l->qkv, &l->kv, &l->attn_out, &l->inter, &l->out};
+        return all[i % per_layer];
+    }
     if (i < m->cfg.num_layers * per_layer) {
         struct ar__bert_layer *l = &m->layers[i / per_layer];
         struct ar__model_linear *all[] = {&l->qkv, &l->attn_out, &l->inter, &l->out};
@@ -86,6 +99,17 @@ static int member_paths(const struct ar_model *m, int layer, int which, char pat
     static const char *const sub[] = {"attention.output.dense", "intermediate.dense",
                                       "output.dense"};
     static const char *const gpt2[] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"};
+    static const char *const llama[][2] = {{"self_attn.q_proj", NULL},
+                                           {"self_attn.k_proj", "self_attn.v_proj"},
+                                           {"self_attn.o_proj", NULL},
+                                           {"mlp.gate_proj", "mlp.up_proj"},
+                                           {"mlp.down_proj", NULL}};
+    if (m->cfg.arch == AR_ARCH_LLAMA) { /* LlamaForCausalLM's paths, in forward order */
+        int g = llama[which][1] ? 2 : 1;
+        for (int k = 0; k < g; k++)
+            snprintf(paths[k], AR__MODEL_NAME_MAX, "model.layers.%d.%s", layer, llama[which][k]);
+        return g;
+    }
     if (m->cfg.arch == AR_ARCH_GPT2) { /* GPT2LMHeadModel's paths; c_attn is one module */
         snprintf(paths[0], AR__MODEL_NAME_MAX, "transformer.h.%d.%s", layer, gpt2[which]);
         return 1;
@@ -132,12 +156,24 @@ static enum ar_status plan_linear(struct ar_model *m, struct targets *t, int lay
     lin->out = which == 2 ? c->intermediate_size : c->hidden_size;
     if (c->arch == AR_ARCH_GPT2 && which == 0)
         lin->out = 3 * c->hidden_size; /* c_attn: q, k, v fused in one (3C, C) map */
+    if (c->arch == AR_ARCH_LLAMA) { /* q (C), k|v (KV·D each), o (C), gate|up (I each), down */
+        int kvd = c->num_kv_heads * (c->hidden_size / c->num_heads);
+        const int ins[] = {c->hidden_size, c->hidden_size, c->hidden_size, c->hidden_size,
+                           c->intermediate_size};
+        const int outs[] = {c->hidden_size, kvd, c->hidden_size, c->intermediate_size,
+                            c->hidden_size};
+        lin->in = ins[which];
+        lin->out = outs[which];
+    }
     lin->rank = any ? m->opts.rank : 0;
     lin->scale = m->opts.use_rslora ? m->opts.lora_alpha / sqrtf((float)m->opts.rank)
                                     : m->opts.lora_alpha / (float)(m->opts.rank ? m->opts.rank : 1);
     if (g == 3)
         snprintf(lin->name, sizeof lin->name, "%s.encoder.layer.%d.attention.self.qkv", m->prefix,
                  layer);
+    else if (g == 2) /* Llama's pairs: "….self_attn.kv", "….mlp.gate_up" */
+        snprintf(lin->name, sizeof lin->name, "model.layers.%d.%s", layer,
+                 which == 1 ? "self_attn.kv" : "mlp.gate_up");
     else
         snprintf(lin->name, sizeof lin->name, "%s", paths[0]);
     if (!any)
@@ -195,7 +231,7 @@ enum ar_status ar__model_plan(struct ar_model *m)
     enum ar_status st = parse_targets(m, &t);
     if (st != AR_STATUS_OK)
         return st;
-    int max_modules = m->cfg.num_layers * 6 + 1, id = 0;
+    int max_modules = m->cfg.num_layers * 7 + 1, id = 0, per_layer = linears_per_layer(m);
     m->modules = calloc((size_t)max_modules, sizeof *m->modules);
     m->module_names = calloc((size_t)max_modules, sizeof *m->module_names);
     m->layout = ar_arena_layout_new();
@@ -203,11 +239,18 @@ enum ar_status ar__model_plan(struct ar_model *m)
         return ar__fail(m->ctx, AR_STATUS_OUT_OF_MEMORY, "model: module table");
     for (struct ar__model_linear *lin; (lin = ar__model_linear_at(m, id)); id++) {
         lin->id = id;
-        int layer = id / 4 < m->cfg.num_layers ? id / 4 : m->cfg.num_layers;
-        st = plan_linear(m, &t, layer, layer == m->cfg.num_layers ? 0 : id % 4, lin);
+        int layer = id / per_layer < m->cfg.num_layers ? id / per_layer : m->cfg.num_layers;
+        st = plan_linear(m, &t, layer, layer == m->cfg.num_layers ? 0 : id % per_layer, lin);
         if (st != AR_STATUS_OK)
             return st;
     }
+    for (int i = 0; i < t.count; i++)
+        if (!t.used[i] && m->opts.rank > 0 && m->cfg.arch == AR_ARCH_LLAMA)
+            return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
+                            "target_modules: \"%s\" matches no linear of this %s model (PEFT "
+                            "names: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, "
+                            "down_proj, or a full path such as model.layers.0.self_attn.q_proj)",
+                            t.keys[i], m->cfg.model_type);
     for (int i = 0; i < t.count; i++)
         if (!t.used[i] && m->opts.rank > 0 && m->cfg.arch == AR_ARCH_GPT2)
             return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,

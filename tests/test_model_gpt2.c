@@ -367,7 +367,7 @@ static void bad_input(struct ar_ctx *ctx)
     expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_INVALID_ARGUMENT, "query", NULL, NULL);
     o.target_modules = "c_attn";
     o.rank = 0;
-    expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_INVALID_ARGUMENT, "rank > 0", NULL, NULL);
+    expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_INVALID_ARGUMENT, "rank > 0", "frozen", NULL);
     o.rank = 2;
     o.task = AR_TASK_SEQ_CLS;
     expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_UNSUPPORTED, "causal-LM", NULL, NULL);
@@ -405,6 +405,10 @@ static void bad_input(struct ar_ctx *ctx)
     CHECK_OK(ctx, ar_model_forward(m, &b, true, 3, &loss));
     CHECK(isfinite(loss), "a training forward (dropout on) works: %g", (double)loss);
     CHECK_OK(ctx, ar_model_backward(m, 0.5f));
+    float pooled[16];
+    CHECK(ar_model_pooled_output(m, pooled) == AR_STATUS_INVALID_ARGUMENT &&
+              strstr(ar_ctx_errmsg(ctx), "no pooled output"),
+          "a decoder has no pooled output: %s", ar_ctx_errmsg(ctx));
     ar_model_free(m);
 }
 

@@ -1,6 +1,7 @@
 /* CLBlast tables (tuning.h): a table for this device is applied and GEMM stays correct; a
  * malformed table, one CLBlast rejects and one for another device are warnings or ignored, never
  * failures; the nearest-CPU fallback is labelled; tuner output converts to a valid table. */
+#include <dirent.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -292,6 +293,27 @@ static void test_user_dir(void)
           "too long for the buffer");
 }
 
+/* Removes the test's folder: root/<sub>/<file>, two levels, nothing deeper is made. */
+static void remove_tree(const char *path, int depth)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        unlink(path);
+        return;
+    }
+    char child[1400];
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+        if (depth > 0)
+            remove_tree(child, depth - 1);
+        else
+            unlink(child);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
 int main(void)
 {
     struct ar_ctx *probe = test_open_ctx();
@@ -306,5 +328,6 @@ int main(void)
     test_applied(root, device); /* last: CLBlast keeps overrides for the whole process */
     test_convert(root);
     test_user_dir();
+    remove_tree(root, 1);
     return test_finish("tuning");
 }

@@ -141,6 +141,15 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU time of the whole process, PoCL's worker threads included: less sensitive than wall time
+ * to other processes sharing the cores (but it counts threads that spin while waiting). */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -245,14 +254,14 @@ static enum ar_status time_steps(struct ar_ctx *ctx, struct ar_model *model,
                                  struct step_result *r)
 {
     int K = o->steps;
-    double *t = malloc((size_t)K * 4 * sizeof *t);
+    double *t = malloc((size_t)K * 5 * sizeof *t);
     if (!t) return AR_STATUS_OUT_OF_MEMORY;
     enum ar_status st = AR_STATUS_OK;
     for (int s = 0; st == AR_STATUS_OK && s < o->warmup + K; s++) {
-        double phase[3], t0 = now_s();
+        double phase[3], t0 = now_s(), c0 = cpu_s();
         float loss = NAN;
         st = one_step(ctx, model, batch, s, phase, &loss);
-        double total = now_s() - t0;
+        double total = now_s() - t0, cpu = cpu_s() - c0;
         if (s == 0) r->loss_first = loss;
         r->loss_last = loss;
         if (st == AR_STATUS_OK && !isfinite(loss)) {
@@ -261,12 +270,14 @@ static enum ar_status time_steps(struct ar_ctx *ctx, struct ar_model *model,
         }
         int k = s - o->warmup;
         if (k >= 0)
-            t[k] = total, t[K + k] = phase[0], t[2 * K + k] = phase[1], t[3 * K + k] = phase[2];
+            t[k] = total, t[K + k] = phase[0], t[2 * K + k] = phase[1], t[3 * K + k] = phase[2],
+            t[4 * K + k] = cpu;
     }
     if (st == AR_STATUS_OK) {
         r->step_s = step_median(t, K);
         for (int p = 0; p < 3; p++)
             r->phase_s[p] = step_median(t + (p + 1) * K, K);
+        r->cpu_s = step_median(t + 4 * K, K);
     }
     free(t);
     return st;

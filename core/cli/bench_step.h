@@ -19,6 +19,7 @@ struct step_result {
     struct ar_model_config cfg;
     double step_s;     /* median of the timed steps */
     double phase_s[3]; /* medians of forward (with zeroing the gradients), backward, optimizer */
+    double cpu_s;      /* median CPU time of the process per step (all threads) */
     float loss_first, loss_last;
     int labels, modules;
     size_t trainable_floats;        /* the arena's parameter count (padded) */
@@ -32,7 +33,7 @@ struct torch_result {
     bool ok;
     char reason[512]; /* why not, when !ok */
     char impl[128], version[32], python[256];
-    double step_s;
+    double step_s, cpu_s; /* cpu_s: 0 when the script did not report it */
     long rss_kb, trainable, frozen;
     int threads;
     double loss_first;

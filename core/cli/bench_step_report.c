@@ -108,18 +108,20 @@ static bool parse_reply(const char *line, struct torch_result *t)
     struct ar__json_doc *doc = ar__json_parse(line, strlen(line), err, sizeof err);
     const struct ar__json_node *root = doc ? ar__json_root(doc) : NULL;
     bool ok = false;
-    double ms = NAN, rss = -1, tr = -1, fr = -1, threads = 0;
+    double ms = NAN, cpu_ms = 0, rss = -1, tr = -1, fr = -1, threads = 0;
     if (root && ar__json_as_bool(ar__json_get(root, "ok"), &ok) && !ok) {
         copy_string(root, "reason", t->reason, sizeof t->reason);
     } else if (ok && ar__json_as_double(ar__json_get(root, "step_ms"), &ms) && ms > 0) {
         copy_string(root, "impl", t->impl, sizeof t->impl);
         copy_string(root, "torch", t->version, sizeof t->version);
+        ar__json_as_double(ar__json_get(root, "cpu_ms"), &cpu_ms);
         ar__json_as_double(ar__json_get(root, "peak_rss_kb"), &rss);
         ar__json_as_double(ar__json_get(root, "trainable_params"), &tr);
         ar__json_as_double(ar__json_get(root, "frozen_params"), &fr);
         ar__json_as_double(ar__json_get(root, "threads"), &threads);
         ar__json_as_double(ar__json_get(root, "loss_first"), &t->loss_first);
-        t->step_s = ms * 1e-3, t->rss_kb = (long)rss, t->trainable = (long)tr;
+        t->step_s = ms * 1e-3, t->cpu_s = cpu_ms * 1e-3, t->rss_kb = (long)rss;
+        t->trainable = (long)tr;
         t->frozen = (long)fr, t->threads = (int)threads;
         t->ok = true;
     } else {
@@ -206,6 +208,10 @@ static void print_text(const struct step_options *o, struct ar_ctx *ctx,
         printf("PyTorch step:    %.1f ms (%s, torch %s, %d threads, %s); loss %.4f\n",
                t->step_s * 1e3, t->impl, t->version, t->threads, t->python, t->loss_first);
         printf("ratio adarank-cl/PyTorch: %.2f\n", r->step_s / t->step_s);
+        if (t->cpu_s > 0)
+            printf("CPU time per step (all threads): adarank-cl %.1f ms, PyTorch %.1f ms, ratio "
+                   "%.2f\n",
+                   r->cpu_s * 1e3, t->cpu_s * 1e3, r->cpu_s / t->cpu_s);
     } else {
         printf("PyTorch: not available (%s)\n", t->reason);
     }
@@ -243,15 +249,16 @@ static void print_json(const struct step_options *o, struct ar_ctx *ctx,
     put_string("targets", o->targets);
     printf(", \"threads\": %d, \"steps\": %d, \"warmup\": %d,\n", o->threads, o->steps, o->warmup);
     printf(" \"adarank\": {\"step_ms\": %.3f, \"forward_ms\": %.3f, \"backward_ms\": %.3f, "
-           "\"optimizer_ms\": %.3f, \"peak_rss_kb\": %ld, \"device_bytes\": %zu, "
+           "\"optimizer_ms\": %.3f, \"cpu_ms\": %.3f, \"peak_rss_kb\": %ld, \"device_bytes\": %zu, "
            "\"device_peak_bytes\": %zu, \"base_bytes\": %zu, \"arena_bytes\": %zu, "
            "\"trainable_params\": %zu},\n",
            r->step_s * 1e3, r->phase_s[0] * 1e3, r->phase_s[1] * 1e3, r->phase_s[2] * 1e3,
-           r->rss_kb, r->device_now, r->device_peak, r->base_bytes, r->arena_bytes,
+           r->cpu_s * 1e3, r->rss_kb, r->device_now, r->device_peak, r->base_bytes, r->arena_bytes,
            r->trainable_floats);
     if (t->ok) {
-        printf(" \"torch\": {\"step_ms\": %.3f, \"peak_rss_kb\": %ld, \"trainable_params\": %ld, ",
-               t->step_s * 1e3, t->rss_kb, t->trainable);
+        printf(" \"torch\": {\"step_ms\": %.3f, \"cpu_ms\": %.3f, \"peak_rss_kb\": %ld, "
+               "\"trainable_params\": %ld, ",
+               t->step_s * 1e3, t->cpu_s * 1e3, t->rss_kb, t->trainable);
         put_string("impl", t->impl);
         printf(", ");
         put_string("version", t->version);

@@ -29,6 +29,14 @@
  * the checkpoint and transposed on load; the LM head is tied to wte and frozen, so only the LoRA
  * factors and gates train (rank 0 is refused: nothing would).
  *
+ * Llama (AR_ARCH_LLAMA, core/model_llama.c), task AR_TASK_CAUSAL_LM: RMSNorm, RoPE in transformers'
+ * rotate-half layout, SwiGLU MLP, grouped-query attention (num_key_value_heads < heads: key/value
+ * heads repeated as transformers' repeat_kv), no biases, lm_head untied or tied to embed_tokens.
+ * Modules "model.layers.N.self_attn.q_proj", k_proj, v_proj, o_proj, "….mlp.gate_proj", up_proj,
+ * down_proj, as in LlamaForCausalLM; k_proj/v_proj and gate_proj/up_proj are lora groups of two
+ * (arena slices "….self_attn.kv.*" and "….mlp.gate_up.*"). LlamaModel has no hidden dropout, so
+ * hidden_dropout is ignored there. Decoders have no pooled output.
+ *
  * Dimension legend: B batch, T time, C hidden, L layers, R allocated LoRA rank, V classes.
  */
 #ifndef ADARANK_MODEL_H
@@ -150,8 +158,9 @@ enum ar_status ar_model_forward(struct ar_model *model, const struct ar_batch *b
 enum ar_status ar_model_backward(struct ar_model *model, float loss_scale);
 /* The last forward's logits on the host: (B, V) for SEQ_CLS, (B, T, vocabulary) for CAUSAL_LM. */
 enum ar_status ar_model_logits(struct ar_model *model, float *out);
-/* The last forward's final hidden states (B, T, C) (transformers' last_hidden_state) and the
- * pooled [CLS] (B, C) (BERT's pooler_output; RoBERTa: tanh of the head's dense), on the host. */
+/* The last forward's final hidden states (B, T, C) (transformers' last_hidden_state: after the
+ * decoders' final norm) and the pooled [CLS] (B, C) (BERT's pooler_output; RoBERTa: tanh of the
+ * head's dense; decoders: AR_STATUS_INVALID_ARGUMENT), on the host. */
 enum ar_status ar_model_hidden_state(struct ar_model *model, float *out);
 enum ar_status ar_model_pooled_output(struct ar_model *model, float *out);
 

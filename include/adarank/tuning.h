@@ -2,7 +2,8 @@
  *
  * CLBlast picks kernel parameters (tile sizes, vector widths…) from a database compiled into the
  * library; a device it has never seen runs on generic defaults, which on PoCL's CPU device are
- * 4-5x slower than tuned ones. adarank keeps one JSON table per (device, kernel):
+ * 3-4x slower than tuned ones (compare `adarank-cl bench gemm` with `--no-tuning`). adarank
+ * keeps one JSON table per (device, kernel):
  *
  *     {"note": "how it was measured", "device_name": "pthread-haswell-AMD EPYC",
  *      "kernel": "Xgemm", "precision": 32, "parameters": {"GEMMK": 0, "KREG": 1, ...}}
@@ -14,9 +15,12 @@
  *      embedded ones, then file names in byte order;
  *   2. only when no table matches exactly, a PoCL CPU table tuned for the same CPU model under a
  *      different LLVM target ("pthread-skylake-avx512-AMD EPYC" for "pthread-haswell-AMD EPYC"):
- *      tile shapes carry over between x86 targets far better than CLBlast's generic defaults,
- *      and the context's tuning source says "(nearest: tuned on …)" so it is never silent;
+ *      tile shapes carry over between x86 targets (the AVX-512 Xgemm table ran about 2x faster
+ *      than CLBlast's defaults on the AVX2 device), and the context's tuning source says
+ *      "(nearest: tuned on …)" so it is never silent;
  *   3. nothing else: other devices run on CLBlast's own database.
+ * Besides Xgemm and XgemmDirect, a "GemmRoutine" table sets XGEMM_MIN_INDIRECT_SIZE: products
+ * with m·n·k below its cube go to XgemmDirect, the rest to Xgemm.
  * A malformed table, or one CLBlast rejects, is skipped with a warning through the context's log
  * callback; it never fails ar_ctx_new. CLBlast keeps overrides per process and device, so they
  * outlive the context that applied them. See ar_ctx_tuning_source() for what was applied.

@@ -18,7 +18,8 @@ lora_alpha = r, dropout 0: y = x·Wᵀ + b + (alpha/r)·(x·Aᵀ)·Bᵀ) around 
 the base is frozen, A, B and the classifier train (PEFT's modules_to_save). adarank-cl's
 adapters are gated, so it does a little more work.
 
-Output, one line: {"ok": true, "step_ms": median, "steps_ms": [...], "peak_rss_kb": ..., ...}
+Output, one line: {"ok": true, "step_ms": median, "steps_ms": [...], "cpu_ms": median CPU time
+of the process (all threads), "peak_rss_kb": ..., ...}
 or {"ok": false, "reason": "..."} (exit status 0 either way, so the caller can quote the reason).
 """
 import argparse
@@ -219,22 +220,24 @@ def main():
     types = torch.zeros(args.batch, args.seq, dtype=torch.long)
     labels = torch.randint(0, args.labels, (args.batch,), generator=gen)
 
-    times, losses = [], []
+    times, cpu, losses = [], [], []
     for i in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(ids, mask, types, labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         losses.append(loss.item())
         if i >= args.warmup:
             times.append(dt * 1e3)
+            cpu.append(dc * 1e3)
     print(json.dumps({
         "ok": True, "impl": impl, "torch": torch.__version__, "threads": torch.get_num_threads(),
         "adapted_modules": adapted, "trainable_params": sum(p.numel() for p in trainable),
         "frozen_params": frozen, "step_ms": statistics.median(times), "steps_ms": times,
+        "cpu_ms": statistics.median(cpu),
         "loss_first": losses[0], "loss_last": losses[-1],
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
