@@ -134,3 +134,14 @@ void ar__log(const struct ar_ctx *ctx, enum ar_log_level level, const char *fmt,
     if (level >= AR_LOG_WARN)
         fprintf(stderr, "adarank: %s: %s\n", level_name(level), line);
 }
+
+enum ar_status ar__fail_buf(char *err, size_t err_size, enum ar_status status, const char *fmt, ...)
+{
+    if (err && err_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}

@@ -26,6 +26,11 @@ void ar__errmsg_clear(struct ar_ctx *ctx);
 /* "CL_OUT_OF_RESOURCES" for -5; "CL_UNKNOWN_ERROR" for codes outside the table. */
 const char *ar__cl_error_name(cl_int code);
 
+/* For the functions without a context (char *err, size_t err_size): formats the message into
+ * err (when err and err_size are non-zero) and returns status. */
+enum ar_status ar__fail_buf(char *err, size_t err_size, enum ar_status status, const char *fmt, ...)
+    AR__PRINTF(4, 5);
+
 void ar__log(const struct ar_ctx *ctx, enum ar_log_level level, const char *fmt, ...)
     AR__PRINTF(3, 4);
 

@@ -298,6 +298,42 @@ static enum ar_status adalora_finish(struct ar_method *m)
     return st == AR_STATUS_OK ? ar_model_sync_masks(m->model) : st;
 }
 
+/* Checkpoints: Ī and Ū (read from the device), the scores, the pattern, its budget and whether it
+ * is frozen; everything else follows from the step. */
+static enum ar_status adalora_save_state(struct ar_method *m, struct ar__bytes *out)
+{
+    struct adalora_state *a = m->state;
+    size_t total = ar_model_arena(m->model)->total;
+    enum ar_status st = ar_mem_read(m->ctx, a->ibar, a->ib, total);
+    if (st == AR_STATUS_OK)
+        st = ar_mem_read(m->ctx, a->ubar, a->ub, total);
+    uint8_t frozen = a->frozen;
+    if (st == AR_STATUS_OK &&
+        !(ar__bytes_put(out, a->ib, total * sizeof *a->ib) &&
+          ar__bytes_put(out, a->ub, total * sizeof *a->ub) &&
+          ar__bytes_put(out, a->score, m->gate_total * sizeof *a->score) &&
+          ar__bytes_put(out, a->keep, m->gate_total) && ar__bytes_put(out, &frozen, 1) &&
+          ar__bytes_put(out, &a->budget, sizeof a->budget)))
+        st = ar__fail(m->ctx, AR_STATUS_OUT_OF_MEMORY, "adalora: checkpoint");
+    return st;
+}
+
+static enum ar_status adalora_load_state(struct ar_method *m, struct ar__bytes_reader *in)
+{
+    struct adalora_state *a = m->state;
+    size_t total = ar_model_arena(m->model)->total;
+    uint8_t frozen = 0;
+    if (!(ar__bytes_get(in, a->ib, total * sizeof *a->ib) &&
+          ar__bytes_get(in, a->ub, total * sizeof *a->ub) &&
+          ar__bytes_get(in, a->score, m->gate_total * sizeof *a->score) &&
+          ar__bytes_get(in, a->keep, m->gate_total) && ar__bytes_get(in, &frozen, 1) &&
+          ar__bytes_get(in, &a->budget, sizeof a->budget)))
+        return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT, "adalora: checkpoint truncated");
+    a->frozen = frozen != 0;
+    enum ar_status st = ar_mem_write(m->ctx, a->ibar, a->ib, total);
+    return st == AR_STATUS_OK ? ar_mem_write(m->ctx, a->ubar, a->ub, total) : st;
+}
+
 const struct ar__method_impl ar__method_adalora = {
     .values_kind = "importance",
     .trains_gates = true,
@@ -307,4 +343,6 @@ const struct ar__method_impl ar__method_adalora = {
     .report = adalora_report,
     .finish = adalora_finish,
     .free = adalora_free,
+    .save_state = adalora_save_state,
+    .load_state = adalora_load_state,
 };

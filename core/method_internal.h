@@ -7,6 +7,19 @@
 
 struct ar_method;
 
+/* A growable byte buffer and its reader: the method state of a checkpoint (checkpoint_method.c).
+ * put/get return false on failure (out of memory; reading past the end). */
+struct ar__bytes {
+    unsigned char *data;
+    size_t size, cap;
+};
+struct ar__bytes_reader {
+    const unsigned char *data;
+    size_t size, pos;
+};
+bool ar__bytes_put(struct ar__bytes *b, const void *p, size_t n);
+bool ar__bytes_get(struct ar__bytes_reader *r, void *p, size_t n);
+
 /* What one method adds to the shared machinery; any member may be NULL. */
 struct ar__method_impl {
     const char *values_kind; /* what the report's values are: "gate", "selection", ... */
@@ -27,6 +40,11 @@ struct ar__method_impl {
      * hyper-variables' gradient (bilevel->n). */
     enum ar_status (*apply_hyper)(struct ar_method *m);
     void (*chain_hyper)(struct ar_method *m, const float *h, double *grad);
+    /* Checkpoints: the method's own state that is neither in the arena nor a function of the step
+     * (AdaLoRA's Ī, Ū and pattern); load_state reads what save_state wrote. The bilevel state
+     * (selection variables and their Adam) is saved by the shared code. */
+    enum ar_status (*save_state)(struct ar_method *m, struct ar__bytes *out);
+    enum ar_status (*load_state)(struct ar_method *m, struct ar__bytes_reader *in);
 };
 
 /* What AutoLoRA and Flexora share: the selection variables x with their host Adam, the search
@@ -130,6 +148,13 @@ enum ar_status ar__lora_component_keep(struct ar_ctx *ctx, struct ar_mem da, str
 enum ar_status ar__adalora_sensitivity(struct ar_ctx *ctx, struct ar_mem p, struct ar_mem g,
                                        struct ar_mem ibar, struct ar_mem ubar, size_t n,
                                        float beta1, float beta2);
+
+/* ---- checkpoints (checkpoint_method.c) ---- */
+
+/* The method's host state (bilevel and impl->save_state) after its kind, appended to out. */
+enum ar_status ar__method_save_state(struct ar_method *m, struct ar__bytes *out);
+/* Restores it into a method of the same kind and model, attached to the resumed trainer. */
+enum ar_status ar__method_load_state(struct ar_method *m, struct ar__bytes_reader *in);
 
 /* splitmix64 and a standard normal from it (Box–Muller), for the methods' seeded draws. */
 uint64_t ar__method_rand(uint64_t *state);

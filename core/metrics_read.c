@@ -82,8 +82,11 @@ static enum ar_status consume_lines(struct ar_metrics_reader *r, size_t *events)
         start = end + 1;
         if (st != AR_STATUS_OK) break;
     }
-    memmove(r->buf, r->buf + start, r->len - start);
-    r->len -= start;
+    /* r->buf is still NULL before the first read: no pointer arithmetic on it then. */
+    if (start > 0) {
+        memmove(r->buf, r->buf + start, r->len - start);
+        r->len -= start;
+    }
     return st;
 }
 

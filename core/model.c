@@ -293,6 +293,37 @@ enum ar_status ar_model_sync_masks(struct ar_model *m)
     return ar_mem_write(m->ctx, m->mask_dev, m->mask_host, m->mask_count);
 }
 
+/* ---- what every architecture's forward and backward share ---- */
+
+uint64_t ar__model_mix(uint64_t a, uint64_t b) /* splitmix64's finaliser over a ⊕ b·φ */
+{
+    uint64_t z = a ^ (b * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+enum ar_status ar__model_lora_fwd(struct ar_model *m, struct ar__model_linear *lin, int n,
+                                  struct ar_mem x, struct ar_mem y)
+{
+    return ar_lora_forward(lin->layer, n, x, &lin->w, y, m->training,
+                           ar__model_mix(m->opts.seed, 0x10000u + (uint64_t)lin->id), m->step);
+}
+
+enum ar_status ar__model_lora_bwd(struct ar_model *m, struct ar__model_linear *lin,
+                                  struct ar_mem dy, struct ar_mem dx, bool accumulate)
+{
+    struct ar_lora_grads g = {.dx = dx, .dx_accumulate = accumulate};
+    if (lin->rank > 0) {
+        g.da = ar_mem_at(m->arena.grad, lin->a_off);
+        g.db = ar_mem_at(m->arena.grad, lin->b_off);
+        g.dgate = ar_mem_at(m->arena.grad, lin->gate_off);
+    } else if (!ar_mem_present(dx)) {
+        return AR_STATUS_OK; /* a frozen linear whose input needs no gradient: nothing to do */
+    }
+    return ar_lora_backward(lin->layer, dy, &lin->w, &g);
+}
+
 enum ar_status ar_model_forward(struct ar_model *m, const struct ar_batch *batch, bool training,
                                 uint64_t step, float *loss)
 {

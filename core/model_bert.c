@@ -22,14 +22,6 @@
 /* Dropout streams of the hidden-state sites; LoRA dropout uses per-linear seeds instead. */
 enum { STREAM_EMB = 0, STREAM_HEAD_IN = 0x7ffffffe, STREAM_HEAD = 0x7fffffff };
 
-static uint64_t mix(uint64_t a, uint64_t b)
-{
-    uint64_t z = a ^ (b * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static enum ar_activation ffn_activation(const struct ar_model *m)
 {
     return m->cfg.hidden_act == AR_HIDDEN_ACT_GELU_TANH ? AR_ACTIVATION_GELU_TANH
@@ -83,28 +75,6 @@ static enum ar_status upload_batch(struct ar_model *m, const struct ar_batch *b)
     return st;
 }
 
-static enum ar_status lora_fwd(struct ar_model *m, struct ar__model_linear *lin, int n,
-                               struct ar_mem x, struct ar_mem y)
-{
-    return ar_lora_forward(lin->layer, n, x, &lin->w, y, m->training,
-                           mix(m->opts.seed, 0x10000u + (uint64_t)lin->id), m->step);
-}
-
-/* dX of a linear (overwritten or accumulated), and its LoRA gradients into the arena. */
-static enum ar_status lora_bwd(struct ar_model *m, struct ar__model_linear *lin, struct ar_mem dy,
-                               struct ar_mem dx, bool accumulate)
-{
-    struct ar_lora_grads g = {.dx = dx, .dx_accumulate = accumulate};
-    if (lin->rank > 0) {
-        g.da = ar_mem_at(m->arena.grad, lin->a_off);
-        g.db = ar_mem_at(m->arena.grad, lin->b_off);
-        g.dgate = ar_mem_at(m->arena.grad, lin->gate_off);
-    } else if (!ar_mem_present(dx)) {
-        return AR_STATUS_OK; /* a frozen linear whose input needs no gradient: nothing to do */
-    }
-    return ar_lora_backward(lin->layer, dy, &lin->w, &g);
-}
-
 static enum ar_status layer_forward(struct ar_model *m, int l, float p, uint64_t seed)
 {
     struct ar_ctx *ctx = m->ctx;
@@ -112,11 +82,11 @@ static enum ar_status layer_forward(struct ar_model *m, int l, float p, uint64_t
     int N = m->batch * m->time, C = m->cfg.hidden_size, I = m->cfg.intermediate_size;
     size_t NC = (size_t)N * (size_t)C;
     float eps = m->cfg.norm_eps;
-    enum ar_status st = lora_fwd(m, &L->qkv, N, m->x, m->qkv);
+    enum ar_status st = ar__model_lora_fwd(m, &L->qkv, N, m->x, m->qkv);
     if (!st)
         st = ar_attention_forward(L->att, m->batch, m->time, m->qkv, m->key_mask, m->ctx_out);
     if (!st)
-        st = lora_fwd(m, &L->attn_out, N, m->ctx_out, m->h);
+        st = ar__model_lora_fwd(m, &L->attn_out, N, m->ctx_out, m->h);
     if (!st)
         st = ar_dropout_forward(ctx, NC, p, seed, 1u + 2u * (uint32_t)l, m->h, L->r1);
     if (!st)
@@ -125,12 +95,12 @@ static enum ar_status layer_forward(struct ar_model *m, int l, float p, uint64_t
         st = ar_layernorm_forward(ctx, N, C, eps, L->r1, L->ln1_g, L->ln1_b, m->a, L->mean1,
                                   L->rstd1);
     if (!st)
-        st = lora_fwd(m, &L->inter, N, m->a, L->ipre);
+        st = ar__model_lora_fwd(m, &L->inter, N, m->a, L->ipre);
     if (!st)
         st = ar_activation_forward(ctx, ffn_activation(m), (size_t)N * (size_t)I, L->ipre,
                                    m->iact);
     if (!st)
-        st = lora_fwd(m, &L->out, N, m->iact, m->h);
+        st = ar__model_lora_fwd(m, &L->out, N, m->iact, m->h);
     if (!st)
         st = ar_dropout_forward(ctx, NC, p, seed, 2u + 2u * (uint32_t)l, m->h, L->r2);
     if (!st)
@@ -150,7 +120,7 @@ static enum ar_status head_forward(struct ar_model *m, float p, uint64_t seed)
     enum ar_status st = ar_copy_rows(ctx, B, C, m->x, (size_t)m->time * (size_t)C, m->cls,
                                      (size_t)C);
     if (!st && !m->roberta)
-        st = lora_fwd(m, &m->pooler, B, m->cls, m->z);
+        st = ar__model_lora_fwd(m, &m->pooler, B, m->cls, m->z);
     if (!st && m->roberta) {
         st = ar_dropout_forward(ctx, BC, p, seed, STREAM_HEAD_IN, m->cls, m->cls_d);
         if (!st)
@@ -200,7 +170,7 @@ enum ar_status ar__bert_forward(struct ar_model *m, const struct ar_batch *b, bo
     struct ar_ctx *ctx = m->ctx;
     int N = m->batch * m->time, C = m->cfg.hidden_size;
     float p = training ? m->opts.hidden_dropout : 0.0f;
-    uint64_t seed = mix(m->opts.seed, step);
+    uint64_t seed = ar__model_mix(m->opts.seed, step);
     struct ar_mem types = m->cfg.type_vocab_size > 0 ? m->types : (struct ar_mem){0};
     st = ar_embedding_forward(ctx, N, C, m->ids, m->pos, types, m->wte, m->wpe, m->wtt, m->h);
     if (!st)
@@ -239,7 +209,7 @@ static enum ar_status head_backward(struct ar_model *m, float p, uint64_t seed)
     if (!st)
         st = ar_activation_backward(ctx, AR_ACTIVATION_TANH, B * C, m->z, t2, t1); /* t1 = dz */
     if (!st && !m->roberta)
-        st = lora_bwd(m, &m->pooler, t1, m->dcls, false);
+        st = ar__model_lora_bwd(m, &m->pooler, t1, m->dcls, false);
     if (!st && m->roberta) {
         st = ar_gemm(ctx, true, false, C, C, B, 1.0f, t1, C, m->cls_d, C, 1.0f,
                      ar_mem_at(grad, m->head.dense_w_off), C);
@@ -271,7 +241,7 @@ static enum ar_status layer_backward(struct ar_model *m, int l, float p, uint64_
     if (!st)
         st = ar_dropout_backward(ctx, NC, p, seed, 2u + 2u * (uint32_t)l, m->da, m->dh);
     if (!st)
-        st = lora_bwd(m, &L->out, m->dh, m->di, false);
+        st = ar__model_lora_bwd(m, &L->out, m->dh, m->di, false);
     if (!st)
         st = ar_activation_backward(ctx, ffn_activation(m), (size_t)N * (size_t)I, L->ipre, m->di,
                                     m->di2);
@@ -280,7 +250,7 @@ static enum ar_status layer_backward(struct ar_model *m, int l, float p, uint64_
     bool need_attn = need_qkv || L->attn_out.rank > 0;
     struct ar_mem none = {0};
     if (!st) /* the residual: ∂L/∂a = ∂L/∂r2 + the intermediate's input gradient */
-        st = lora_bwd(m, &L->inter, m->di2, need_attn ? m->da : none, true);
+        st = ar__model_lora_bwd(m, &L->inter, m->di2, need_attn ? m->da : none, true);
     if (st || !need_attn)
         return st;
     if (!st)
@@ -289,18 +259,18 @@ static enum ar_status layer_backward(struct ar_model *m, int l, float p, uint64_
     if (!st)
         st = ar_dropout_backward(ctx, NC, p, seed, 1u + 2u * (uint32_t)l, m->dx, m->dh);
     if (!st)
-        st = lora_bwd(m, &L->attn_out, m->dh, need_qkv ? m->dctx : none, false);
+        st = ar__model_lora_bwd(m, &L->attn_out, m->dh, need_qkv ? m->dctx : none, false);
     if (!st && need_qkv)
         st = ar_attention_backward(L->att, m->dctx, m->dqkv);
     if (!st && need_qkv)
-        st = lora_bwd(m, &L->qkv, m->dqkv, l > 0 ? m->dx : none, true);
+        st = ar__model_lora_bwd(m, &L->qkv, m->dqkv, l > 0 ? m->dx : none, true);
     return st;
 }
 
 enum ar_status ar__bert_backward(struct ar_model *m, float loss_scale)
 {
     float p = m->training ? m->opts.hidden_dropout : 0.0f;
-    uint64_t seed = mix(m->opts.seed, m->step);
+    uint64_t seed = ar__model_mix(m->opts.seed, m->step);
     enum ar_status st = ar_cross_entropy_backward(m->ctx, m->batch, m->num_labels, m->probs,
                                                   m->labels, loss_scale / (float)m->counted,
                                                   m->dlogits);

@@ -22,14 +22,6 @@
 
 enum { STREAM_EMB = 0 }; /* hidden dropout streams: 0 embeddings, 1 + 2l and 2 + 2l the blocks */
 
-uint64_t ar__decoder_mix(uint64_t a, uint64_t b) /* splitmix64's finaliser over a ⊕ b·φ */
-{
-    uint64_t z = a ^ (b * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static enum ar_activation ffn_activation(const struct ar_model *m)
 {
     return m->cfg.hidden_act == AR_HIDDEN_ACT_GELU ? AR_ACTIVATION_GELU : AR_ACTIVATION_GELU_TANH;
@@ -66,27 +58,6 @@ enum ar_status ar__decoder_upload(struct ar_model *m, const struct ar_batch *b, 
     return st;
 }
 
-enum ar_status ar__decoder_lora_fwd(struct ar_model *m, struct ar__model_linear *lin, int n,
-                                    struct ar_mem x, struct ar_mem y)
-{
-    return ar_lora_forward(lin->layer, n, x, &lin->w, y, m->training,
-                           ar__decoder_mix(m->opts.seed, 0x10000u + (uint64_t)lin->id), m->step);
-}
-
-enum ar_status ar__decoder_lora_bwd(struct ar_model *m, struct ar__model_linear *lin,
-                                    struct ar_mem dy, struct ar_mem dx, bool accumulate)
-{
-    struct ar_lora_grads g = {.dx = dx, .dx_accumulate = accumulate};
-    if (lin->rank > 0) {
-        g.da = ar_mem_at(m->arena.grad, lin->a_off);
-        g.db = ar_mem_at(m->arena.grad, lin->b_off);
-        g.dgate = ar_mem_at(m->arena.grad, lin->gate_off);
-    } else if (!ar_mem_present(dx)) {
-        return AR_STATUS_OK; /* a frozen linear whose input needs no gradient */
-    }
-    return ar_lora_backward(lin->layer, dy, &lin->w, &g);
-}
-
 /* The residual stream after block l. */
 static struct ar_mem block_output(struct ar_model *m, int l)
 {
@@ -104,11 +75,11 @@ static enum ar_status block_forward(struct ar_model *m, int l, float p, uint64_t
     enum ar_status st = ar_layernorm_forward(ctx, N, C, eps, L->r1, L->ln1_g, L->ln1_b, m->a,
                                              L->mean1, L->rstd1);
     if (!st)
-        st = ar__decoder_lora_fwd(m, &L->qkv, N, m->a, m->qkv);
+        st = ar__model_lora_fwd(m, &L->qkv, N, m->a, m->qkv);
     if (!st)
         st = ar_attention_forward(L->att, m->batch, m->time, m->qkv, m->key_mask, m->ctx_out);
     if (!st)
-        st = ar__decoder_lora_fwd(m, &L->attn_out, N, m->ctx_out, m->h);
+        st = ar__model_lora_fwd(m, &L->attn_out, N, m->ctx_out, m->h);
     if (!st)
         st = ar_dropout_forward(ctx, NC, p, seed, 1u + 2u * (uint32_t)l, m->h, L->r2);
     if (!st)
@@ -117,12 +88,12 @@ static enum ar_status block_forward(struct ar_model *m, int l, float p, uint64_t
         st = ar_layernorm_forward(ctx, N, C, eps, L->r2, L->ln2_g, L->ln2_b, m->a, L->mean2,
                                   L->rstd2);
     if (!st)
-        st = ar__decoder_lora_fwd(m, &L->inter, N, m->a, L->ipre);
+        st = ar__model_lora_fwd(m, &L->inter, N, m->a, L->ipre);
     if (!st)
         st = ar_activation_forward(ctx, ffn_activation(m), (size_t)N * (size_t)I, L->ipre,
                                    m->iact);
     if (!st)
-        st = ar__decoder_lora_fwd(m, &L->out, N, m->iact, m->h);
+        st = ar__model_lora_fwd(m, &L->out, N, m->iact, m->h);
     if (!st)
         st = ar_dropout_forward(ctx, NC, p, seed, 2u + 2u * (uint32_t)l, m->h, next);
     if (!st)
@@ -158,7 +129,7 @@ enum ar_status ar__gpt2_forward(struct ar_model *m, const struct ar_batch *b, bo
     struct ar_ctx *ctx = m->ctx;
     int N = m->batch * m->time, C = m->cfg.hidden_size, V = m->num_labels;
     float p = training ? m->opts.hidden_dropout : 0.0f;
-    uint64_t seed = ar__decoder_mix(m->opts.seed, step);
+    uint64_t seed = ar__model_mix(m->opts.seed, step);
     struct ar_mem none = {0};
     st = ar_embedding_forward(ctx, N, C, m->ids, m->pos, none, m->wte, m->wpe, none, m->h);
     if (!st)
@@ -191,12 +162,12 @@ static enum ar_status block_backward(struct ar_model *m, int l, float p, uint64_
     struct ar_mem none = {0};
     enum ar_status st = ar_dropout_backward(ctx, NC, p, seed, 2u + 2u * (uint32_t)l, m->dx, m->dh);
     if (!st)
-        st = ar__decoder_lora_bwd(m, &L->out, m->dh, m->di, false);
+        st = ar__model_lora_bwd(m, &L->out, m->dh, m->di, false);
     if (!st)
         st = ar_activation_backward(ctx, ffn_activation(m), (size_t)N * (size_t)I, L->ipre, m->di,
                                     m->di2);
     if (!st)
-        st = ar__decoder_lora_bwd(m, &L->inter, m->di2, need_attn ? m->da : none, false);
+        st = ar__model_lora_bwd(m, &L->inter, m->di2, need_attn ? m->da : none, false);
     if (st || !need_attn)
         return st;
     /* The residual: ∂L/∂r2 = ∂L/∂out + LN2's input gradient. */
@@ -204,11 +175,11 @@ static enum ar_status block_backward(struct ar_model *m, int l, float p, uint64_
     if (!st)
         st = ar_dropout_backward(ctx, NC, p, seed, 1u + 2u * (uint32_t)l, m->dx, m->dh);
     if (!st)
-        st = ar__decoder_lora_bwd(m, &L->attn_out, m->dh, need_qkv ? m->dctx : none, false);
+        st = ar__model_lora_bwd(m, &L->attn_out, m->dh, need_qkv ? m->dctx : none, false);
     if (!st && need_qkv)
         st = ar_attention_backward(L->att, m->dctx, m->dqkv);
     if (!st && need_qkv)
-        st = ar__decoder_lora_bwd(m, &L->qkv, m->dqkv, l > 0 ? m->da : none, false);
+        st = ar__model_lora_bwd(m, &L->qkv, m->dqkv, l > 0 ? m->da : none, false);
     if (!st && l > 0) /* ∂L/∂in = ∂L/∂r2 + LN1's input gradient */
         st = ar_layernorm_backward(ctx, N, C, m->da, L->r1, L->ln1_g, L->mean1, L->rstd1, m->dx,
                                    true);
@@ -221,7 +192,7 @@ enum ar_status ar__gpt2_backward(struct ar_model *m, float loss_scale)
     size_t N = (size_t)m->batch * (size_t)m->time, C = (size_t)m->cfg.hidden_size;
     size_t V = (size_t)m->num_labels;
     float p = m->training ? m->opts.hidden_dropout : 0.0f;
-    uint64_t seed = ar__decoder_mix(m->opts.seed, m->step);
+    uint64_t seed = ar__model_mix(m->opts.seed, m->step);
     enum ar_status st = ar_cross_entropy_backward(ctx, (int)N, (int)V, m->probs, m->labels,
                                                   loss_scale / (float)m->counted, m->dlogits);
     if (!st) /* dx̂ (N, C) = dlogits (N, V) · wte (V, C); the tied wte itself is frozen */

@@ -129,17 +129,19 @@ static inline size_t ar__model_loss_rows(const struct ar_model *m, int batch, in
     return m->causal_lm ? (size_t)batch * (size_t)time : (size_t)batch;
 }
 
+/* ---- model.c: what every architecture's forward and backward share ---- */
+uint64_t ar__model_mix(uint64_t a, uint64_t b); /* seed hashing of the dropout streams */
+/* A linear's forward (LoRA dropout seeded per linear and step); its backward: dX (overwritten or
+ * accumulated, absent: none) and the LoRA gradients into the arena. */
+enum ar_status ar__model_lora_fwd(struct ar_model *m, struct ar__model_linear *lin, int n,
+                                  struct ar_mem x, struct ar_mem y);
+enum ar_status ar__model_lora_bwd(struct ar_model *m, struct ar__model_linear *lin,
+                                  struct ar_mem dy, struct ar_mem dx, bool accumulate);
+
 /* ---- model_gpt2.c: GPT-2, and the helpers every decoder shares ---- */
-uint64_t ar__decoder_mix(uint64_t a, uint64_t b); /* seed hashing of the dropout streams */
 /* Checks the batch on the host (ids, targets, positions t or all 0) and uploads it; counts the
  * targets. */
 enum ar_status ar__decoder_upload(struct ar_model *m, const struct ar_batch *b, bool zero_pos);
-/* A linear's forward; its backward: dX (overwritten or accumulated, absent: none) and the LoRA
- * gradients into the arena. */
-enum ar_status ar__decoder_lora_fwd(struct ar_model *m, struct ar__model_linear *lin, int n,
-                                    struct ar_mem x, struct ar_mem y);
-enum ar_status ar__decoder_lora_bwd(struct ar_model *m, struct ar__model_linear *lin,
-                                    struct ar_mem dy, struct ar_mem dx, bool accumulate);
 /* Cross-entropy of m->logits (N, V) against the uploaded targets: m->loss, m->have_loss. */
 enum ar_status ar__decoder_loss(struct ar_model *m);
 enum ar_status ar__gpt2_forward(struct ar_model *m, const struct ar_batch *b, bool training,

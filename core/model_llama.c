@@ -42,25 +42,25 @@ static enum ar_status block_forward(struct ar_model *m, int l)
     struct ar_mem next = block_output(m, l);
     enum ar_status st = ar_rmsnorm_forward(ctx, N, C, eps, L->r1, L->ln1_g, m->a, L->rstd1);
     if (!st)
-        st = ar__decoder_lora_fwd(m, &L->qkv, N, m->a, m->lq);
+        st = ar__model_lora_fwd(m, &L->qkv, N, m->a, m->lq);
     if (!st)
-        st = ar__decoder_lora_fwd(m, &L->kv, N, m->a, m->lkv);
+        st = ar__model_lora_fwd(m, &L->kv, N, m->a, m->lkv);
     if (!st)
         st = ar_rope_qkv_forward(ctx, &rd, m->lq, m->lkv, m->rope_cos, m->rope_sin, m->qkv);
     if (!st)
         st = ar_attention_forward(L->att, m->batch, m->time, m->qkv, m->key_mask, m->ctx_out);
     if (!st)
-        st = ar__decoder_lora_fwd(m, &L->attn_out, N, m->ctx_out, m->h);
+        st = ar__model_lora_fwd(m, &L->attn_out, N, m->ctx_out, m->h);
     if (!st)
         st = ar_add(ctx, NC, m->h, L->r1, L->r2);
     if (!st)
         st = ar_rmsnorm_forward(ctx, N, C, eps, L->r2, L->ln2_g, m->a, L->rstd2);
     if (!st)
-        st = ar__decoder_lora_fwd(m, &L->inter, N, m->a, L->ipre); /* (N, 2I) [gate | up] */
+        st = ar__model_lora_fwd(m, &L->inter, N, m->a, L->ipre); /* (N, 2I) [gate | up] */
     if (!st)
         st = ar_swiglu_forward(ctx, N, I, L->ipre, m->iact);
     if (!st)
-        st = ar__decoder_lora_fwd(m, &L->out, N, m->iact, m->h);
+        st = ar__model_lora_fwd(m, &L->out, N, m->iact, m->h);
     if (!st)
         st = ar_add(ctx, NC, m->h, L->r2, next);
     return st;
@@ -106,26 +106,26 @@ static enum ar_status block_backward(struct ar_model *m, int l)
     bool need_qkv = l > 0 || L->qkv.rank > 0 || L->kv.rank > 0;
     bool need_attn = need_qkv || L->attn_out.rank > 0;
     struct ar_mem none = {0};
-    enum ar_status st = ar__decoder_lora_bwd(m, &L->out, m->dx, m->di, false);
+    enum ar_status st = ar__model_lora_bwd(m, &L->out, m->dx, m->di, false);
     if (!st)
         st = ar_swiglu_backward(ctx, N, I, L->ipre, m->di, m->di2);
     if (!st)
-        st = ar__decoder_lora_bwd(m, &L->inter, m->di2, need_attn ? m->da : none, false);
+        st = ar__model_lora_bwd(m, &L->inter, m->di2, need_attn ? m->da : none, false);
     if (st || !need_attn)
         return st;
     /* ∂L/∂r2 = ∂L/∂out + RMSNorm₂'s input gradient */
     st = ar_rmsnorm_backward(ctx, N, C, m->da, L->r2, L->ln2_g, L->rstd2, m->dx, true);
     if (!st)
-        st = ar__decoder_lora_bwd(m, &L->attn_out, m->dx, need_qkv ? m->dctx : none, false);
+        st = ar__model_lora_bwd(m, &L->attn_out, m->dx, need_qkv ? m->dctx : none, false);
     if (st || !need_qkv)
         return st;
     st = ar_attention_backward(L->att, m->dctx, m->dqkv);
     if (!st) /* dq into dctx (consumed above), dk/dv into ldkv */
         st = ar_rope_qkv_backward(ctx, &rd, m->dqkv, m->rope_cos, m->rope_sin, m->dctx, m->ldkv);
     if (!st)
-        st = ar__decoder_lora_bwd(m, &L->kv, m->ldkv, l > 0 ? m->da : none, false);
+        st = ar__model_lora_bwd(m, &L->kv, m->ldkv, l > 0 ? m->da : none, false);
     if (!st)
-        st = ar__decoder_lora_bwd(m, &L->qkv, m->dctx, l > 0 ? m->da : none, true);
+        st = ar__model_lora_bwd(m, &L->qkv, m->dctx, l > 0 ? m->da : none, true);
     if (!st && l > 0) /* ∂L/∂in = ∂L/∂r2 + RMSNorm₁'s input gradient */
         st = ar_rmsnorm_backward(ctx, N, C, m->da, L->r1, L->ln1_g, L->rstd1, m->dx, true);
     return st;

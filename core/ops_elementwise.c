@@ -8,11 +8,7 @@ enum ar_status ar_add(struct ar_ctx *ctx, size_t n, struct ar_mem a, struct ar_m
     const char *what = "ar_add";
     enum ar_status st = ar__ops_check_count(ctx, what, n);
     if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "a", a);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "b", b);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "y", y);
+        st = AR__OPS_NEED(ctx, what, {"a", a}, {"b", b}, {"y", y});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__kernel(ctx, "elementwise", "", "add", &k);
@@ -30,9 +26,7 @@ enum ar_status ar_bias_add(struct ar_ctx *ctx, int n, int c, struct ar_mem bias,
     const char *what = "ar_bias_add";
     enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
     if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "bias", bias);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "y", y);
+        st = AR__OPS_NEED(ctx, what, {"bias", bias}, {"y", y});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__kernel(ctx, "elementwise", "", "bias_add", &k);
@@ -50,9 +44,7 @@ enum ar_status ar_bias_grad(struct ar_ctx *ctx, int n, int c, struct ar_mem dy,
     const char *what = "ar_bias_grad";
     enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
     if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "dy", dy);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "dbias", dbias);
+        st = AR__OPS_NEED(ctx, what, {"dy", dy}, {"dbias", dbias});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__kernel(ctx, "elementwise", "", "bias_grad", &k);
@@ -91,9 +83,7 @@ enum ar_status ar_activation_forward(struct ar_ctx *ctx, enum ar_activation act,
     if (st == AR_STATUS_OK)
         st = ar__ops_check_count(ctx, what, n);
     if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "x", x);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "y", y);
+        st = AR__OPS_NEED(ctx, what, {"x", x}, {"y", y});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = activation_kernel(ctx, act, "activation_forward", &k);
@@ -114,11 +104,7 @@ enum ar_status ar_activation_backward(struct ar_ctx *ctx, enum ar_activation act
     if (st == AR_STATUS_OK)
         st = ar__ops_check_count(ctx, what, n);
     if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "x", x);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "dy", dy);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "dx", dx);
+        st = AR__OPS_NEED(ctx, what, {"x", x}, {"dy", dy}, {"dx", dx});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = activation_kernel(ctx, act, "activation_backward", &k);
@@ -141,9 +127,7 @@ static enum ar_status dropout(struct ar_ctx *ctx, const char *what, size_t n, fl
         st = ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT, "%s: probability p=%g is not in [0, 1]",
                       what, (double)p);
     if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "input", x);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "output", y);
+        st = AR__OPS_NEED(ctx, what, {"input", x}, {"output", y});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__kernel(ctx, "elementwise", "", "dropout", &k);
@@ -182,9 +166,7 @@ enum ar_status ar_copy_rows(struct ar_ctx *ctx, int rows, int c, struct ar_mem s
                       "%s: row strides (src %zu, dst %zu) must be in c=%d..%u", what, src_stride,
                       dst_stride, c, UINT_MAX);
     if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "src", src);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "dst", dst);
+        st = AR__OPS_NEED(ctx, what, {"src", src}, {"dst", dst});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__kernel(ctx, "elementwise", "", "copy_rows", &k);

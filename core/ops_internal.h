@@ -41,6 +41,15 @@ static inline enum ar_status ar__ops_launch_1d(struct ar_ctx *ctx, cl_kernel k, 
     return ar__launch(ctx, k, name, 1, &n, &local);
 }
 
+/* Launches one work-group of ar__ops_row_wgs work-items per row, n rows: the row reductions,
+ * whose kernels were built with the same size as AR_WGS (ar__ops_row_kernel). */
+static inline enum ar_status ar__ops_launch_rows(struct ar_ctx *ctx, cl_kernel k, const char *name,
+                                                 int n)
+{
+    size_t wgs = ar__ops_row_wgs(ctx), global = (size_t)n * wgs;
+    return ar__launch(ctx, k, name, 1, &global, &wgs);
+}
+
 /* Launches a 2-D (cols, rows) range, one work-item per element, in groups of one row segment
  * min(cols, ar__ops_row_wgs) wide, so neighbouring work-items touch neighbouring floats. */
 static inline enum ar_status ar__ops_launch_2d(struct ar_ctx *ctx, cl_kernel k, const char *name,
@@ -82,6 +91,28 @@ static inline enum ar_status ar__ops_need(struct ar_ctx *ctx, const char *what, 
                         name, m.off);
     return AR_STATUS_OK;
 }
+
+/* One required operand of a call, for AR__OPS_NEED: its name in messages and its view. */
+struct ar__ops_operand {
+    const char *name;
+    struct ar_mem mem;
+};
+
+/* ar__ops_need on each operand of a list ended by a NULL name; the first failure. */
+static inline enum ar_status ar__ops_need_all(struct ar_ctx *ctx, const char *what,
+                                              const struct ar__ops_operand *ops)
+{
+    enum ar_status st = AR_STATUS_OK;
+    for (; ops->name && st == AR_STATUS_OK; ops++)
+        st = ar__ops_need(ctx, what, ops->name, ops->mem);
+    return st;
+}
+
+/* Checks a call's required operands in order, each given as {"name", view}:
+ *     st = AR__OPS_NEED(ctx, what, {"x", x}, {"y", y});                                      */
+#define AR__OPS_NEED(ctx, what, ...)                                                               \
+    ar__ops_need_all((ctx), (what),                                                                \
+                     (const struct ar__ops_operand[]){__VA_ARGS__, {NULL, {NULL, 0}}})
 
 /* Kernel offset argument of a (checked) view. */
 static inline cl_uint ar__ops_off(struct ar_mem m)

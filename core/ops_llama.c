@@ -19,10 +19,8 @@ enum ar_status ar_rmsnorm_forward(struct ar_ctx *ctx, int n, int c, float eps, s
     if (st == AR_STATUS_OK && !(eps >= 0.0f))
         st = ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT, "%s: eps=%g must be >= 0", what,
                       (double)eps);
-    const char *names[] = {"x", "w", "y", "rstd"};
-    struct ar_mem mems[] = {x, w, y, rstd};
-    for (int i = 0; i < 4 && st == AR_STATUS_OK; i++)
-        st = ar__ops_need(ctx, what, names[i], mems[i]);
+    if (st == AR_STATUS_OK)
+        st = AR__OPS_NEED(ctx, what, {"x", x}, {"w", w}, {"y", y}, {"rstd", rstd});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__ops_row_kernel(ctx, "rmsnorm", "rmsnorm_forward", &k);
@@ -35,8 +33,7 @@ enum ar_status ar_rmsnorm_forward(struct ar_ctx *ctx, int n, int c, float eps, s
                   AR__ARG(y_off), AR__ARG(rstd.buf), AR__ARG(r_off));
     if (st != AR_STATUS_OK)
         return st;
-    size_t wgs = ar__ops_row_wgs(ctx), global = (size_t)n * wgs;
-    return ar__launch(ctx, k, "rmsnorm_forward", 1, &global, &wgs);
+    return ar__ops_launch_rows(ctx, k, "rmsnorm_forward", n);
 }
 
 enum ar_status ar_rmsnorm_backward(struct ar_ctx *ctx, int n, int c, struct ar_mem dy,
@@ -45,10 +42,8 @@ enum ar_status ar_rmsnorm_backward(struct ar_ctx *ctx, int n, int c, struct ar_m
 {
     const char *what = "ar_rmsnorm_backward";
     enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
-    const char *names[] = {"dy", "x", "w", "rstd", "dx"};
-    struct ar_mem mems[] = {dy, x, w, rstd, dx};
-    for (int i = 0; i < 5 && st == AR_STATUS_OK; i++)
-        st = ar__ops_need(ctx, what, names[i], mems[i]);
+    if (st == AR_STATUS_OK)
+        st = AR__OPS_NEED(ctx, what, {"dy", dy}, {"x", x}, {"w", w}, {"rstd", rstd}, {"dx", dx});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__ops_row_kernel(ctx, "rmsnorm", "rmsnorm_backward", &k);
@@ -63,8 +58,7 @@ enum ar_status ar_rmsnorm_backward(struct ar_ctx *ctx, int n, int c, struct ar_m
                   AR__ARG(dx_off), AR__ARG(acc));
     if (st != AR_STATUS_OK)
         return st;
-    size_t wgs = ar__ops_row_wgs(ctx), global = (size_t)n * wgs;
-    return ar__launch(ctx, k, "rmsnorm_backward", 1, &global, &wgs);
+    return ar__ops_launch_rows(ctx, k, "rmsnorm_backward", n);
 }
 
 /* ---- rotary embeddings ---------------------------------------------------------------------- */
@@ -118,10 +112,9 @@ enum ar_status ar_rope_qkv_forward(struct ar_ctx *ctx, const struct ar_rope_dims
 {
     const char *what = "ar_rope_qkv_forward";
     enum ar_status st = check_rope(ctx, what, d);
-    const char *names[] = {"q", "kv", "cos", "sin", "qkv"};
-    struct ar_mem mems[] = {q, kv, cos_t, sin_t, qkv};
-    for (int i = 0; i < 5 && st == AR_STATUS_OK; i++)
-        st = ar__ops_need(ctx, what, names[i], mems[i]);
+    if (st == AR_STATUS_OK)
+        st = AR__OPS_NEED(ctx, what, {"q", q}, {"kv", kv}, {"cos", cos_t}, {"sin", sin_t},
+                          {"qkv", qkv});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__kernel(ctx, "rope", "", "rope_qkv_forward", &k);
@@ -146,10 +139,9 @@ enum ar_status ar_rope_qkv_backward(struct ar_ctx *ctx, const struct ar_rope_dim
 {
     const char *what = "ar_rope_qkv_backward";
     enum ar_status st = check_rope(ctx, what, d);
-    const char *names[] = {"dqkv", "cos", "sin", "dq", "dkv"};
-    struct ar_mem mems[] = {dqkv, cos_t, sin_t, dq, dkv};
-    for (int i = 0; i < 5 && st == AR_STATUS_OK; i++)
-        st = ar__ops_need(ctx, what, names[i], mems[i]);
+    if (st == AR_STATUS_OK)
+        st = AR__OPS_NEED(ctx, what, {"dqkv", dqkv}, {"cos", cos_t}, {"sin", sin_t}, {"dq", dq},
+                          {"dkv", dkv});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__kernel(ctx, "rope", "", "rope_qkv_backward", &k);

@@ -5,23 +5,15 @@
 
 #include "ops_internal.h"
 
-static enum ar_status check_operands(struct ar_ctx *ctx, const char *what, int n, int v,
-                                     const char *const *names, const struct ar_mem *mems,
-                                     int count)
-{
-    enum ar_status st = ar__ops_check_nc(ctx, what, n, v);
-    for (int i = 0; i < count && st == AR_STATUS_OK; i++)
-        st = ar__ops_need(ctx, what, names[i], mems[i]);
-    return st;
-}
-
 enum ar_status ar_cross_entropy_forward(struct ar_ctx *ctx, int n, int v, struct ar_mem logits,
                                         struct ar_mem labels, struct ar_mem probs,
                                         struct ar_mem losses)
 {
-    const char *names[] = {"logits", "labels", "probs", "losses"};
-    struct ar_mem mems[] = {logits, labels, probs, losses};
-    enum ar_status st = check_operands(ctx, "ar_cross_entropy_forward", n, v, names, mems, 4);
+    const char *what = "ar_cross_entropy_forward";
+    enum ar_status st = ar__ops_check_nc(ctx, what, n, v);
+    if (st == AR_STATUS_OK)
+        st = AR__OPS_NEED(ctx, what, {"logits", logits}, {"labels", labels}, {"probs", probs},
+                          {"losses", losses});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__ops_row_kernel(ctx, "loss", "cross_entropy_forward", &k);
@@ -34,20 +26,19 @@ enum ar_status ar_cross_entropy_forward(struct ar_ctx *ctx, int n, int v, struct
                   AR__ARG(probs.buf), AR__ARG(p_off), AR__ARG(losses.buf), AR__ARG(o_off));
     if (st != AR_STATUS_OK)
         return st;
-    size_t wgs = ar__ops_row_wgs(ctx), global = (size_t)n * wgs;
-    return ar__launch(ctx, k, "cross_entropy_forward", 1, &global, &wgs);
+    return ar__ops_launch_rows(ctx, k, "cross_entropy_forward", n);
 }
 
 enum ar_status ar_cross_entropy_backward(struct ar_ctx *ctx, int n, int v, struct ar_mem probs,
                                          struct ar_mem labels, float scale, struct ar_mem dlogits)
 {
-    const char *names[] = {"probs", "labels", "dlogits"};
-    struct ar_mem mems[] = {probs, labels, dlogits};
-    enum ar_status st = check_operands(ctx, "ar_cross_entropy_backward", n, v, names, mems, 3);
+    const char *what = "ar_cross_entropy_backward";
+    enum ar_status st = ar__ops_check_nc(ctx, what, n, v);
+    if (st == AR_STATUS_OK)
+        st = AR__OPS_NEED(ctx, what, {"probs", probs}, {"labels", labels}, {"dlogits", dlogits});
     if (st == AR_STATUS_OK && !isfinite(scale))
         st = ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
-                      "ar_cross_entropy_backward: scale %g is not finite (no counted rows?)",
-                      (double)scale);
+                      "%s: scale %g is not finite (no counted rows?)", what, (double)scale);
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__ops_row_kernel(ctx, "loss", "cross_entropy_backward", &k);

@@ -9,15 +9,8 @@ enum ar_status ar_embedding_forward(struct ar_ctx *ctx, int n, int c, struct ar_
     const char *what = "ar_embedding_forward";
     enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
     if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "ids", ids);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "pos", pos);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "wte", wte);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "wpe", wpe);
-    if (st == AR_STATUS_OK)
-        st = ar__ops_need(ctx, what, "out", out);
+        st = AR__OPS_NEED(ctx, what, {"ids", ids}, {"pos", pos}, {"wte", wte}, {"wpe", wpe},
+                          {"out", out});
     if (st != AR_STATUS_OK)
         return st;
     bool has_types = ar_mem_present(types);
@@ -28,9 +21,7 @@ enum ar_status ar_embedding_forward(struct ar_ctx *ctx, int n, int c, struct ar_
                         what, has_types ? "given" : "missing",
                         ar_mem_present(wtt) ? "given" : "missing");
     if (has_types) {
-        st = ar__ops_need(ctx, what, "types", types);
-        if (st == AR_STATUS_OK)
-            st = ar__ops_need(ctx, what, "wtt", wtt);
+        st = AR__OPS_NEED(ctx, what, {"types", types}, {"wtt", wtt});
         if (st != AR_STATUS_OK)
             return st;
     } else {
@@ -64,10 +55,9 @@ enum ar_status ar_layernorm_forward(struct ar_ctx *ctx, int n, int c, float eps,
     if (st == AR_STATUS_OK && !(eps >= 0.0f))
         st = ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT, "%s: eps=%g must be >= 0", what,
                       (double)eps);
-    const char *names[] = {"x", "gamma", "beta", "y", "mean", "rstd"};
-    struct ar_mem mems[] = {x, gamma, beta, y, mean, rstd};
-    for (int i = 0; i < 6 && st == AR_STATUS_OK; i++)
-        st = ar__ops_need(ctx, what, names[i], mems[i]);
+    if (st == AR_STATUS_OK)
+        st = AR__OPS_NEED(ctx, what, {"x", x}, {"gamma", gamma}, {"beta", beta}, {"y", y},
+                          {"mean", mean}, {"rstd", rstd});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__ops_row_kernel(ctx, "layernorm", "layernorm_forward", &k);
@@ -81,8 +71,7 @@ enum ar_status ar_layernorm_forward(struct ar_ctx *ctx, int n, int c, float eps,
                   AR__ARG(mean.buf), AR__ARG(m_off), AR__ARG(rstd.buf), AR__ARG(r_off));
     if (st != AR_STATUS_OK)
         return st;
-    size_t wgs = ar__ops_row_wgs(ctx), global = (size_t)n * wgs;
-    return ar__launch(ctx, k, "layernorm_forward", 1, &global, &wgs);
+    return ar__ops_launch_rows(ctx, k, "layernorm_forward", n);
 }
 
 enum ar_status ar_layernorm_backward(struct ar_ctx *ctx, int n, int c, struct ar_mem dy,
@@ -91,10 +80,9 @@ enum ar_status ar_layernorm_backward(struct ar_ctx *ctx, int n, int c, struct ar
 {
     const char *what = "ar_layernorm_backward";
     enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
-    const char *names[] = {"dy", "x", "gamma", "mean", "rstd", "dx"};
-    struct ar_mem mems[] = {dy, x, gamma, mean, rstd, dx};
-    for (int i = 0; i < 6 && st == AR_STATUS_OK; i++)
-        st = ar__ops_need(ctx, what, names[i], mems[i]);
+    if (st == AR_STATUS_OK)
+        st = AR__OPS_NEED(ctx, what, {"dy", dy}, {"x", x}, {"gamma", gamma}, {"mean", mean},
+                          {"rstd", rstd}, {"dx", dx});
     cl_kernel k;
     if (st == AR_STATUS_OK)
         st = ar__ops_row_kernel(ctx, "layernorm", "layernorm_backward", &k);
@@ -109,6 +97,5 @@ enum ar_status ar_layernorm_backward(struct ar_ctx *ctx, int n, int c, struct ar
                   AR__ARG(r_off), AR__ARG(dx.buf), AR__ARG(dx_off), AR__ARG(acc));
     if (st != AR_STATUS_OK)
         return st;
-    size_t wgs = ar__ops_row_wgs(ctx), global = (size_t)n * wgs;
-    return ar__launch(ctx, k, "layernorm_backward", 1, &global, &wgs);
+    return ar__ops_launch_rows(ctx, k, "layernorm_backward", n);
 }

@@ -78,6 +78,10 @@ void ar__render_run_name(const struct ar_metrics_run *run, char *out, size_t siz
 {
     const char *m = run->method && *run->method ? run->method : NULL;
     const char *d = run->model && *run->model ? run->model : NULL;
+    /* A model is named by its folder ("…/all-MiniLM-L6-v2"): the title shows the last part. */
+    const char *slash = d ? strrchr(d, '/') : NULL;
+    if (slash && slash[1])
+        d = slash + 1;
     if (m && d)
         snprintf(out, size, "%s \xC2\xB7 %s", m, d);
     else

@@ -2,7 +2,6 @@
  * mapped read-only and validated as a whole before any tensor is handed out (safetensors.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "adarank/safetensors.h"
+#include "internal.h"
 #include "json.h"
 
 /* The reference implementation refuses headers above 100 MB (safetensors' MAX_HEADER_SIZE). */
@@ -30,20 +30,6 @@ struct ar_safetensors {
     size_t count, cap;
     struct ar__json_doc *index; /* the sharded index, when there is one */
 };
-
-static enum ar_status fail(char *err, size_t err_size, enum ar_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static enum ar_status fail(char *err, size_t err_size, enum ar_status st, const char *fmt, ...)
-{
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 static uint64_t le64(const unsigned char *p)
 {
@@ -67,22 +53,24 @@ static enum ar_status map_file(struct st_file *f, char *err, size_t err_size)
 {
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, err_size, AR_STATUS_IO, "%s: cannot open: %s", f->path, strerror(errno));
+        return ar__fail_buf(err, err_size, AR_STATUS_IO, "%s: cannot open: %s", f->path,
+                            strerror(errno));
     struct stat sb;
     enum ar_status st = AR_STATUS_OK;
     if (fstat(fd, &sb) != 0)
-        st = fail(err, err_size, AR_STATUS_IO, "%s: %s", f->path, strerror(errno));
+        st = ar__fail_buf(err, err_size, AR_STATUS_IO, "%s: %s", f->path, strerror(errno));
     else if (!S_ISREG(sb.st_mode))
-        st = fail(err, err_size, AR_STATUS_IO, "%s: not a regular file", f->path);
+        st = ar__fail_buf(err, err_size, AR_STATUS_IO, "%s: not a regular file", f->path);
     else if (sb.st_size < 8)
-        st = fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                  "%s: %lld bytes is too short for the 8-byte header length", f->path,
-                  (long long)sb.st_size);
+        st = ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                          "%s: %lld bytes is too short for the 8-byte header length", f->path,
+                          (long long)sb.st_size);
     if (st == AR_STATUS_OK) {
         f->size = (size_t)sb.st_size;
         void *map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED)
-            st = fail(err, err_size, AR_STATUS_IO, "%s: cannot map: %s", f->path, strerror(errno));
+            st = ar__fail_buf(err, err_size, AR_STATUS_IO, "%s: cannot map: %s", f->path,
+                              strerror(errno));
         else
             f->map = map;
     }
@@ -96,7 +84,7 @@ static enum ar_status parse_tensor(const struct st_file *f, const char *name,
                                    const struct ar__json_node *info, size_t data_size,
                                    struct ar_st_tensor *t, char *err, size_t err_size)
 {
-#define BAD(...) fail(err, err_size, AR_STATUS_BAD_FORMAT, __VA_ARGS__)
+#define BAD(...) ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT, __VA_ARGS__)
     const char *dtype;
     if (!info || info->type != AR__JSON_OBJECT)
         return BAD("%s: tensor '%s': entry is not an object", f->path, name);
@@ -168,18 +156,19 @@ static enum ar_status check_layout(const struct st_file *f, struct ar_st_tensor 
     for (size_t i = 0; i < n; i++) {
         const unsigned char *at = t[i].data;
         if (at != expect)
-            return fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                        "%s: tensor '%s': data starts at byte %td of the data block, expected "
-                        "%td (%s)",
-                        f->path, t[i].name, at - (f->map + f->size - data_size),
-                        expect - (f->map + f->size - data_size),
-                        at > expect ? "gap before it" : "overlaps the previous tensor");
+            return ar__fail_buf(
+                err, err_size, AR_STATUS_BAD_FORMAT,
+                "%s: tensor '%s': data starts at byte %td of the data block, expected "
+                "%td (%s)",
+                f->path, t[i].name, at - (f->map + f->size - data_size),
+                expect - (f->map + f->size - data_size),
+                at > expect ? "gap before it" : "overlaps the previous tensor");
         expect = at + t[i].nbytes;
     }
     if (expect != f->map + f->size)
-        return fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                    "%s: %td bytes at the end of the file belong to no tensor", f->path,
-                    f->map + f->size - expect);
+        return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                            "%s: %td bytes at the end of the file belong to no tensor", f->path,
+                            f->map + f->size - expect);
     return AR_STATUS_OK;
 }
 
@@ -203,41 +192,42 @@ static enum ar_status read_file(struct ar_safetensors *st, struct st_file *f, ch
     if (s != AR_STATUS_OK) return s;
     uint64_t n = le64(f->map);
     if (n > HEADER_CAP)
-        return fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                    "%s: header length %llu exceeds the 100 MB cap", f->path,
-                    (unsigned long long)n);
+        return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                            "%s: header length %llu exceeds the 100 MB cap", f->path,
+                            (unsigned long long)n);
     if (n > f->size - 8)
-        return fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                    "%s: header length %llu exceeds the file size %zu", f->path,
-                    (unsigned long long)n, f->size);
+        return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                            "%s: header length %llu exceeds the file size %zu", f->path,
+                            (unsigned long long)n, f->size);
     char detail[256];
     f->doc = ar__json_parse((const char *)f->map + 8, (size_t)n, detail, sizeof detail);
     if (!f->doc)
-        return fail(err, err_size, AR_STATUS_BAD_FORMAT, "%s: header JSON: %s", f->path, detail);
+        return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT, "%s: header JSON: %s", f->path,
+                            detail);
     const struct ar__json_node *root = ar__json_root(f->doc);
     const char *dup;
     if (root->type != AR__JSON_OBJECT)
-        return fail(err, err_size, AR_STATUS_BAD_FORMAT, "%s: header is not a JSON object",
-                    f->path);
+        return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT, "%s: header is not a JSON object",
+                            f->path);
     if (ar__json_has_duplicate_keys(root, &dup))
-        return fail(err, err_size, AR_STATUS_BAD_FORMAT, "%s: tensor '%s': duplicate name", f->path,
-                    dup);
+        return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT, "%s: tensor '%s': duplicate name",
+                            f->path, dup);
     if (reserve(st, root->count) != AR_STATUS_OK)
-        return fail(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", f->path);
+        return ar__fail_buf(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", f->path);
     size_t data_size = f->size - 8 - (size_t)n, first = st->count;
     for (size_t i = 0; i < root->count; i++) {
         const char *name = root->keys[i];
         const struct ar__json_node *v = root->items[i];
         if (strlen(name) != root->key_lens[i])
-            return fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                        "%s: tensor '%s': name contains a NUL character", f->path, name);
+            return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                                "%s: tensor '%s': name contains a NUL character", f->path, name);
         if (strcmp(name, "__metadata__") == 0) {
             bool strings = v->type == AR__JSON_OBJECT;
             for (size_t k = 0; strings && k < v->count; k++)
                 strings = v->items[k]->type == AR__JSON_STRING;
             if (!strings)
-                return fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                            "%s: \"__metadata__\" must map strings to strings", f->path);
+                return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                                    "%s: \"__metadata__\" must map strings to strings", f->path);
             continue;
         }
         s = parse_tensor(f, name, v, data_size, &st->tensors[st->count], err, err_size);
@@ -251,11 +241,13 @@ static enum ar_status add_file(struct ar_safetensors *st, const char *path, char
                                size_t err_size)
 {
     struct st_file *grown = realloc(st->files, (st->nfiles + 1) * sizeof *grown);
-    if (!grown) return fail(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+    if (!grown)
+        return ar__fail_buf(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
     st->files = grown;
     struct st_file *f = &st->files[st->nfiles];
     *f = (struct st_file){.path = strdup(path)};
-    if (!f->path) return fail(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+    if (!f->path)
+        return ar__fail_buf(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
     st->nfiles++;
     return read_file(st, f, err, err_size);
 }
@@ -267,8 +259,9 @@ static enum ar_status sort_by_name(struct ar_safetensors *st, char *err, size_t 
         qsort(st->tensors, st->count, sizeof *st->tensors, by_name);
     for (size_t i = 1; i < st->count; i++)
         if (strcmp(st->tensors[i - 1].name, st->tensors[i].name) == 0)
-            return fail(err, err_size, AR_STATUS_BAD_FORMAT, "%s and %s: tensor '%s': in both",
-                        st->tensors[i - 1].file, st->tensors[i].file, st->tensors[i].name);
+            return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                                "%s and %s: tensor '%s': in both", st->tensors[i - 1].file,
+                                st->tensors[i].file, st->tensors[i].name);
     return AR_STATUS_OK;
 }
 
@@ -279,23 +272,25 @@ static enum ar_status read_index(struct ar_safetensors *st, const char *path, ch
 {
     char detail[1024];
     st->index = ar__json_parse_file(path, detail, sizeof detail);
-    if (!st->index) return fail(err, err_size, AR_STATUS_BAD_FORMAT, "%s", detail);
+    if (!st->index) return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT, "%s", detail);
     const struct ar__json_node *map = ar__json_get(ar__json_root(st->index), "weight_map");
     const char *dup, *slash = strrchr(path, '/');
     if (!map || map->type != AR__JSON_OBJECT)
-        return fail(err, err_size, AR_STATUS_BAD_FORMAT, "%s: missing \"weight_map\" object", path);
+        return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                            "%s: missing \"weight_map\" object", path);
     if (ar__json_has_duplicate_keys(map, &dup))
-        return fail(err, err_size, AR_STATUS_BAD_FORMAT, "%s: tensor '%s': mapped twice", path,
-                    dup);
+        return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT, "%s: tensor '%s': mapped twice",
+                            path, dup);
     int dir_len = slash ? (int)(slash - path) : 1;
     const char *dir = slash ? path : ".";
     for (size_t i = 0; i < map->count; i++) {
         const char *shard;
         if (!ar__json_as_string(map->items[i], &shard) || !*shard || strchr(shard, '/') ||
             !strcmp(shard, ".") || !strcmp(shard, ".."))
-            return fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                        "%s: tensor '%s': shard must be a file name in the index's directory", path,
-                        map->keys[i]);
+            return ar__fail_buf(
+                err, err_size, AR_STATUS_BAD_FORMAT,
+                "%s: tensor '%s': shard must be a file name in the index's directory", path,
+                map->keys[i]);
         char shard_path[4096];
         snprintf(shard_path, sizeof shard_path, "%.*s/%s", dir_len, dir, shard);
         bool seen = false;
@@ -312,15 +307,15 @@ static enum ar_status read_index(struct ar_safetensors *st, const char *path, ch
         const struct ar_st_tensor *t = ar_safetensors_find(st, map->keys[i]);
         const char *shard = map->items[i]->str, *base = t ? strrchr(t->file, '/') + 1 : NULL;
         if (!t || strcmp(base, shard) != 0)
-            return fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                        "%s: tensor '%s': not in %s, the shard the weight_map names", path,
-                        map->keys[i], shard);
+            return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                                "%s: tensor '%s': not in %s, the shard the weight_map names", path,
+                                map->keys[i], shard);
     }
     for (size_t i = 0; i < st->count; i++)
         if (!ar__json_get(map, st->tensors[i].name))
-            return fail(err, err_size, AR_STATUS_BAD_FORMAT,
-                        "%s: tensor '%s': in the shard but not in the weight_map of %s",
-                        st->tensors[i].file, st->tensors[i].name, path);
+            return ar__fail_buf(err, err_size, AR_STATUS_BAD_FORMAT,
+                                "%s: tensor '%s': in the shard but not in the weight_map of %s",
+                                st->tensors[i].file, st->tensors[i].name, path);
     return AR_STATUS_OK;
 }
 
@@ -340,9 +335,11 @@ enum ar_status ar_safetensors_open(const char *path, struct ar_safetensors **out
                                    size_t err_size)
 {
     *out = NULL;
-    if (!path) return fail(err, err_size, AR_STATUS_INVALID_ARGUMENT, "safetensors: no path given");
+    if (!path)
+        return ar__fail_buf(err, err_size, AR_STATUS_INVALID_ARGUMENT,
+                            "safetensors: no path given");
     struct ar_safetensors *st = calloc(1, sizeof *st);
-    if (!st) return fail(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+    if (!st) return ar__fail_buf(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
     struct stat sb;
     char file[4096];
     snprintf(file, sizeof file, "%s", path);
@@ -351,8 +348,8 @@ enum ar_status ar_safetensors_open(const char *path, struct ar_safetensors **out
         if (!is_file(file)) snprintf(file, sizeof file, "%s/model.safetensors.index.json", path);
         if (!is_file(file)) {
             free(st);
-            return fail(err, err_size, AR_STATUS_NOT_FOUND,
-                        "%s: no model.safetensors or model.safetensors.index.json", path);
+            return ar__fail_buf(err, err_size, AR_STATUS_NOT_FOUND,
+                                "%s: no model.safetensors or model.safetensors.index.json", path);
         }
     }
     enum ar_status s;

@@ -3,7 +3,6 @@
  * or a full disk never leaves a half-written checkpoint in place of a good one. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,21 +10,8 @@
 #include <unistd.h>
 
 #include "adarank/safetensors.h"
+#include "internal.h"
 #include "json.h"
-
-static enum ar_status fail(char *err, size_t err_size, enum ar_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static enum ar_status fail(char *err, size_t err_size, enum ar_status st, const char *fmt, ...)
-{
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 static int by_name(const void *a, const void *b)
 {
@@ -113,26 +99,27 @@ static enum ar_status check_args(const char *path, const struct ar_st_write_tens
                                  char *err, size_t err_size)
 {
     if (!path || (!tensors && count) || (!metadata && metadata_count))
-        return fail(err, err_size, AR_STATUS_INVALID_ARGUMENT, "safetensors write: NULL argument");
+        return ar__fail_buf(err, err_size, AR_STATUS_INVALID_ARGUMENT,
+                            "safetensors write: NULL argument");
     for (size_t i = 0; i < metadata_count; i++)
         if (!metadata[2 * i] || !metadata[2 * i + 1])
-            return fail(err, err_size, AR_STATUS_INVALID_ARGUMENT,
-                        "%s: metadata pair %zu has a NULL string", path, i);
+            return ar__fail_buf(err, err_size, AR_STATUS_INVALID_ARGUMENT,
+                                "%s: metadata pair %zu has a NULL string", path, i);
     for (size_t i = 0; i < count; i++) {
         const struct ar_st_write_tensor *t = &tensors[i];
         if (!t->name || !*t->name || strcmp(t->name, "__metadata__") == 0)
-            return fail(err, err_size, AR_STATUS_INVALID_ARGUMENT,
-                        "%s: tensor %zu: empty or reserved name", path, i);
+            return ar__fail_buf(err, err_size, AR_STATUS_INVALID_ARGUMENT,
+                                "%s: tensor %zu: empty or reserved name", path, i);
         if (t->ndim < 0 || t->ndim > AR_ST_MAX_DIMS)
-            return fail(err, err_size, AR_STATUS_INVALID_ARGUMENT, "%s: tensor '%s': %d dimensions",
-                        path, t->name, t->ndim);
+            return ar__fail_buf(err, err_size, AR_STATUS_INVALID_ARGUMENT,
+                                "%s: tensor '%s': %d dimensions", path, t->name, t->ndim);
         for (int d = 0; d < t->ndim; d++)
             if (t->shape[d] < 0)
-                return fail(err, err_size, AR_STATUS_INVALID_ARGUMENT,
-                            "%s: tensor '%s': negative shape[%d]", path, t->name, d);
+                return ar__fail_buf(err, err_size, AR_STATUS_INVALID_ARGUMENT,
+                                    "%s: tensor '%s': negative shape[%d]", path, t->name, d);
         if (!t->data && element_count(t))
-            return fail(err, err_size, AR_STATUS_INVALID_ARGUMENT, "%s: tensor '%s': no data", path,
-                        t->name);
+            return ar__fail_buf(err, err_size, AR_STATUS_INVALID_ARGUMENT,
+                                "%s: tensor '%s': no data", path, t->name);
     }
     return AR_STATUS_OK;
 }
@@ -170,14 +157,15 @@ enum ar_status ar_safetensors_write(const char *path, const struct ar_st_write_t
     enum ar_status st = check_args(path, tensors, count, metadata, metadata_count, err, err_size);
     if (st != AR_STATUS_OK) return st;
     const struct ar_st_write_tensor **order = malloc((count ? count : 1) * sizeof *order);
-    if (!order) return fail(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+    if (!order)
+        return ar__fail_buf(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
     for (size_t i = 0; i < count; i++)
         order[i] = &tensors[i];
     qsort(order, count, sizeof *order, by_name);
     for (size_t i = 1; i < count; i++)
         if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
-            st = fail(err, err_size, AR_STATUS_INVALID_ARGUMENT,
-                      "%s: tensor '%s': name given twice", path, order[i]->name);
+            st = ar__fail_buf(err, err_size, AR_STATUS_INVALID_ARGUMENT,
+                              "%s: tensor '%s': name given twice", path, order[i]->name);
             free(order);
             return st;
         }
@@ -189,10 +177,11 @@ enum ar_status ar_safetensors_write(const char *path, const struct ar_st_write_t
     struct ar__json_doc *check =
         header.oom ? NULL : ar__json_parse(header.data, header.len, detail, sizeof detail);
     if (!check) {
-        st = header.oom ? fail(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path)
-                        : fail(err, err_size, AR_STATUS_INVALID_ARGUMENT,
-                               "%s: a tensor name or metadata string is not valid UTF-8 (%s)", path,
-                               detail);
+        st = header.oom
+                 ? ar__fail_buf(err, err_size, AR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path)
+                 : ar__fail_buf(err, err_size, AR_STATUS_INVALID_ARGUMENT,
+                                "%s: a tensor name or metadata string is not valid UTF-8 (%s)",
+                                path, detail);
         ar__json_buf_free(&header);
         free(order);
         return st;
@@ -203,8 +192,8 @@ enum ar_status ar_safetensors_write(const char *path, const struct ar_st_write_t
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        st = fail(err, err_size, AR_STATUS_IO, "%s: cannot create a file in its directory: %s",
-                  path, strerror(errno));
+        st = ar__fail_buf(err, err_size, AR_STATUS_IO,
+                          "%s: cannot create a file in its directory: %s", path, strerror(errno));
     } else {
         bool ok = write_file(fd, &header, order, count);
         int saved = errno;
@@ -212,10 +201,10 @@ enum ar_status ar_safetensors_write(const char *path, const struct ar_st_write_t
         if (ok && rename(tmp, path) != 0) ok = false, saved = errno;
         if (!ok) {
             unlink(tmp);
-            st = fail(err, err_size, AR_STATUS_IO,
-                      "%s: cannot write: %s (any existing file "
-                      "is left as it was)",
-                      path, strerror(saved));
+            st = ar__fail_buf(err, err_size, AR_STATUS_IO,
+                              "%s: cannot write: %s (any existing file "
+                              "is left as it was)",
+                              path, strerror(saved));
         } else {
             sync_dir(path);
         }

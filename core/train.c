@@ -21,6 +21,7 @@ struct ar_trainer {
     struct ar_train_state state;
     struct ar_padded_batch batch;
     int *perm; /* (train->count) this epoch's order */
+    int batch_in_epoch; /* micro-batches of perm consumed */
     /* evaluation */
     struct ar_eval_result last, best;
     int best_step, evals_without_gain, last_eval_step;
@@ -28,6 +29,7 @@ struct ar_trainer {
     struct ar_mem best_params; /* (arena total) when restore_best */
     /* step-event accumulators */
     double start, last_log;
+    double elapsed_before; /* seconds of the run before it was resumed */
     double loss_sum;
     int loss_count;
     size_t tokens;
@@ -176,6 +178,57 @@ bool ar_trainer_early_stopped(const struct ar_trainer *t)
     return t->early_stopped;
 }
 
+struct ar_mem ar_trainer_best_params(const struct ar_trainer *t)
+{
+    return t->best_params;
+}
+
+void ar_trainer_get_progress(const struct ar_trainer *t, struct ar_train_progress *out)
+{
+    *out = (struct ar_train_progress){
+        .step = t->state.step,
+        .total_steps = t->state.total_steps,
+        .epoch = t->state.epoch,
+        .batch_in_epoch = t->batch_in_epoch,
+        .micro_step = t->state.micro_step,
+        .lr = t->state.lr,
+        .loss_sum = t->loss_sum,
+        .loss_count = t->loss_count,
+        .tokens = (uint64_t)t->tokens,
+        .grad_norm = t->grad_norm,
+        .elapsed_s = t->start > 0 ? now_s() - t->start : t->elapsed_before,
+        .last = t->last,
+        .best = t->best,
+        .best_step = t->best_step,
+        .evals_without_gain = t->evals_without_gain,
+        .last_eval_step = t->last_eval_step,
+        .early_stopped = t->early_stopped,
+    };
+}
+
+enum ar_status ar_trainer_set_progress(struct ar_trainer *t, const struct ar_train_progress *p)
+{
+    if (p->total_steps != t->state.total_steps || p->step < 0 || p->step > p->total_steps ||
+        p->epoch < 0 || p->batch_in_epoch < 0 || p->batch_in_epoch > t->batches_per_epoch ||
+        p->micro_step < 0 || p->loss_count < 0)
+        return ar__fail(t->ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "train: the saved position (step %d of %d, epoch %d, batch %d) does not "
+                        "fit this run (%d steps, %d batches per epoch)",
+                        p->step, p->total_steps, p->epoch, p->batch_in_epoch,
+                        t->state.total_steps, t->batches_per_epoch);
+    t->state.step = p->step, t->state.epoch = p->epoch, t->state.micro_step = p->micro_step;
+    t->state.lr = p->lr;
+    t->state.epoch_frac = p->epoch + (double)p->batch_in_epoch / t->batches_per_epoch;
+    t->batch_in_epoch = p->batch_in_epoch;
+    t->loss_sum = p->loss_sum, t->loss_count = p->loss_count, t->tokens = (size_t)p->tokens;
+    t->grad_norm = p->grad_norm;
+    t->elapsed_before = p->elapsed_s >= 0 ? p->elapsed_s : 0;
+    t->last = p->last, t->best = p->best;
+    t->best_step = p->best_step, t->evals_without_gain = p->evals_without_gain;
+    t->last_eval_step = p->last_eval_step, t->early_stopped = p->early_stopped;
+    return AR_STATUS_OK;
+}
+
 /* ---- hooks and events ------------------------------------------------------------------------ */
 
 enum hook_point { BEFORE_FORWARD, AFTER_BACKWARD, AFTER_STEP };
@@ -268,8 +321,6 @@ static enum ar_status accumulate(struct ar_trainer *t, int b, int k)
 {
     int bs = t->p.batch_size;
     for (int j = 0; j < k; j++) {
-        if (t->p.stop && *t->p.stop)
-            return AR_STATUS_INTERRUPTED;
         int first = (b + j) * bs;
         int n = t->train->count - first < bs ? t->train->count - first : bs;
         enum ar_status st = ar_padded_batch_fill(&t->batch, t->train, t->perm + first, n,
@@ -333,6 +384,19 @@ static enum ar_status optimizer_step(struct ar_trainer *t)
                            arena->v, arena->decay_mask);
 }
 
+static enum ar_status step_end(struct ar_trainer *t)
+{
+    for (int i = 0; i < t->n_hooks; i++)
+        if (t->hooks[i].step_end) {
+            enum ar_status st = t->hooks[i].step_end(t->hooks[i].user, t, &t->state);
+            if (st != AR_STATUS_OK)
+                return st;
+        }
+    return AR_STATUS_OK;
+}
+
+/* The position is kept in the trainer (epoch, batch_in_epoch, step), not in locals, so that a
+ * checkpoint's ar_trainer_set_progress resumes in the middle of an epoch. */
 static enum ar_status train_loop(struct ar_trainer *t)
 {
     struct ar_arena *arena = ar_model_arena(t->model);
@@ -340,13 +404,16 @@ static enum ar_status train_loop(struct ar_trainer *t)
     int total = t->state.total_steps;
     while (st == AR_STATUS_OK && t->state.step < total && !t->early_stopped) {
         ar_dataset_permutation(t->train->count, t->p.seed, (uint64_t)t->state.epoch, t->perm);
-        int b = 0;
-        while (b < t->batches_per_epoch && t->state.step < total) {
+        while (t->batch_in_epoch < t->batches_per_epoch && t->state.step < total) {
+            /* stop only between steps: the state is then a whole step's, fit for a checkpoint */
+            if (t->p.stop && *t->p.stop)
+                return AR_STATUS_INTERRUPTED;
+            int b = t->batch_in_epoch;
             int k = t->batches_per_epoch - b < t->p.grad_accum ? t->batches_per_epoch - b
                                                                : t->p.grad_accum;
             if ((st = accumulate(t, b, k)) != AR_STATUS_OK)
                 return st;
-            b += k;
+            b = t->batch_in_epoch += k;
             if ((st = optimizer_step(t)) != AR_STATUS_OK)
                 return st;
             t->state.step++;
@@ -359,15 +426,14 @@ static enum ar_status train_loop(struct ar_trainer *t)
             if (t->p.log_every > 0 && (step % t->p.log_every == 0 || step == total))
                 if ((st = emit_step(t)) != AR_STATUS_OK)
                     return st;
-            if (t->val && t->p.eval_every > 0 && step % t->p.eval_every == 0 && step < total) {
+            if (t->val && t->p.eval_every > 0 && step % t->p.eval_every == 0 && step < total)
                 if ((st = evaluate(t)) != AR_STATUS_OK)
                     return st;
-                if (t->early_stopped)
-                    return AR_STATUS_OK;
-            }
+            if ((st = step_end(t)) != AR_STATUS_OK || t->early_stopped)
+                return st;
         }
-        if (b == t->batches_per_epoch)
-            t->state.epoch++;
+        if (t->batch_in_epoch == t->batches_per_epoch)
+            t->state.epoch++, t->batch_in_epoch = 0;
     }
     return st;
 }
@@ -375,6 +441,7 @@ static enum ar_status train_loop(struct ar_trainer *t)
 enum ar_status ar_trainer_run(struct ar_trainer *t)
 {
     t->start = t->last_log = now_s();
+    t->start -= t->elapsed_before; /* a resumed run's clock goes on */
     struct ar_train_event ev = {.kind = AR_TRAIN_EVENT_START};
     enum ar_status st = emit(t, &ev);
     if (st == AR_STATUS_OK)

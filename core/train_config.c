@@ -18,6 +18,7 @@ enum kind {
     K_PATH, /* a string; relative to the config file's folder when read from one */
     K_INT,
     K_DOUBLE,
+    K_FLOAT, /* a float member (the method parameters) */
     K_BOOL,
     K_SCHEDULE,
     K_METRIC,
@@ -36,6 +37,10 @@ struct key {
 #define C(m) offsetof(struct ar_train_config, m)
 #define P(m) (offsetof(struct ar_train_config, params) + offsetof(struct ar_train_params, m))
 #define ANY -1e300, 1e300
+/* A member of one method's parameter struct: M(sora, ar_sora_params, xi). */
+#define M(method, type, m)                                                                    \
+    (offsetof(struct ar_train_config, method_params) +                                        \
+     offsetof(struct ar_method_params, method) + offsetof(struct type, m))
 
 static const struct key keys[] = {
     {"model", K_PATH, C(model), ANY, "checkpoint folder (config.json, model.safetensors, "
@@ -76,11 +81,77 @@ static const struct key keys[] = {
     {"eval_every", K_INT, P(eval_every), 0, INT_MAX, "validate every N steps (0: at the end)"},
     {"eval_batch", K_INT, P(eval_batch_size), 1, 1 << 16, "examples per evaluation batch"},
     {"log_every", K_INT, P(log_every), 0, INT_MAX, "steps between step records"},
+    {"checkpoint_every", K_INT, C(checkpoint_every), 0, INT_MAX,
+     "steps between checkpoints for `resume` (0: only on SIGINT/SIGTERM)"},
     {"patience", K_INT, P(patience), 0, INT_MAX, "early stopping after N evaluations without "
                                                  "gain (0: off)"},
     {"metric", K_METRIC, P(metric), ANY, "what early stopping watches: loss, accuracy, f1, mcc"},
     {"restore_best", K_BOOL, P(restore_best), ANY, "end with the best validated parameters"},
     {"seed", K_SEED, P(seed), ANY, "seed of every random choice"},
+    /* the rank methods' parameters (METHODS.md; defaults in ar_method_default_params) */
+    {"sora_l1_weight", K_FLOAT, M(sora, ar_sora_params, l1_weight), 0, 1e12,
+     "SoRA: weight of the L1 term on the gates"},
+    {"sora_xi", K_FLOAT, M(sora, ar_sora_params, xi), 0, 1e6,
+     "SoRA: proximal threshold xi of the first stage"},
+    {"sora_xi_max", K_FLOAT, M(sora, ar_sora_params, xi_max), 0, 1e6,
+     "SoRA: xi raised linearly to this over the stages"},
+    {"sora_stages", K_INT, M(sora, ar_sora_params, stages), 1, 1 << 20,
+     "SoRA: stages of the sparsifying scheduler"},
+    {"sora_xi_times_lr", K_BOOL, M(sora, ar_sora_params, xi_times_lr), ANY,
+     "SoRA: threshold lr*xi (paper) instead of xi (code)"},
+    {"sora_gate_init_normal", K_BOOL, M(sora, ar_sora_params, gate_init_normal), ANY,
+     "SoRA: gates start N(0,1) (code) instead of 1"},
+    {"dylora_min_rank", K_INT, M(dylora, ar_dylora_params, min_rank), 1, 4096,
+     "DyLoRA: smallest sampled rank (<= rank)"},
+    {"dylora_frozen", K_BOOL, M(dylora, ar_dylora_params, frozen), ANY,
+     "DyLoRA: train only the sampled component (released code)"},
+    {"adalora_target_rank", K_INT, M(adalora, ar_adalora_params, target_rank), 0, 4096,
+     "AdaLoRA: average final rank per module (<= rank)"},
+    {"adalora_tinit", K_INT, M(adalora, ar_adalora_params, tinit), -1, INT_MAX,
+     "AdaLoRA: steps at full budget (-1: 10% of the run)"},
+    {"adalora_tfinal", K_INT, M(adalora, ar_adalora_params, tfinal), -1, INT_MAX,
+     "AdaLoRA: final steps with fixed masks (-1: 30%)"},
+    {"adalora_delta_t", K_INT, M(adalora, ar_adalora_params, delta_t), 1, INT_MAX,
+     "AdaLoRA: steps between budget maskings"},
+    {"adalora_beta1", K_FLOAT, M(adalora, ar_adalora_params, beta1), 0, 0.999999,
+     "AdaLoRA: smoothing of the sensitivity"},
+    {"adalora_beta2", K_FLOAT, M(adalora, ar_adalora_params, beta2), 0, 0.999999,
+     "AdaLoRA: smoothing of its uncertainty"},
+    {"adalora_orth_reg", K_FLOAT, M(adalora, ar_adalora_params, orth_reg), 0, 1e6,
+     "AdaLoRA: weight of the orthogonality term"},
+    {"autolora_selection_lr", K_FLOAT, M(autolora, ar_autolora_params, selection_lr), 1e-12, 10,
+     "AutoLoRA: Adam lr of the selection logits"},
+    {"autolora_first_order", K_BOOL, M(autolora, ar_autolora_params, first_order), ANY,
+     "AutoLoRA: first-order hypergradient"},
+    {"autolora_val_fraction", K_FLOAT, M(autolora, ar_autolora_params, val_fraction), 1e-6,
+     0.999999, "AutoLoRA: share of train held out for the search"},
+    {"autolora_inner_lr", K_FLOAT, M(autolora, ar_autolora_params, inner_lr), -1, 10,
+     "AutoLoRA: lr of the unrolled step (<= 0: scheduled)"},
+    {"autolora_darts_r", K_FLOAT, M(autolora, ar_autolora_params, darts_r), 1e-12, 1e6,
+     "AutoLoRA: finite-difference R (eps = R/|v|)"},
+    {"autolora_darts_scale_by_lr", K_BOOL,
+     M(autolora, ar_autolora_params, darts_scale_by_lr), ANY,
+     "AutoLoRA: DARTS' xi on the 2nd-order term"},
+    {"autolora_search_fraction", K_DOUBLE, C(autolora_search_fraction), 1e-6, 100,
+     "AutoLoRA: search steps / retraining steps"},
+    {"flexora_hyper_lr", K_FLOAT, M(flexora, ar_flexora_params, hyper_lr), 1e-12, 10,
+     "Flexora: Adam lr of the layer logits"},
+    {"flexora_power", K_INT, M(flexora, ar_flexora_params, power), 1, 3,
+     "Flexora: k in w^k (1 paper, 3 released code)"},
+    {"flexora_select_layers", K_INT, M(flexora, ar_flexora_params, select_layers), 0, 4096,
+     "Flexora: keep the top N layers (0: logit > 0)"},
+    {"flexora_first_order", K_BOOL, M(flexora, ar_flexora_params, first_order), ANY,
+     "Flexora: first-order hypergradient (code)"},
+    {"flexora_search_fraction", K_FLOAT, M(flexora, ar_flexora_params, search_fraction), 1e-6,
+     100, "Flexora: search steps / retraining steps"},
+    {"flexora_val_fraction", K_DOUBLE, C(flexora_val_fraction), 1e-6, 0.999999,
+     "Flexora: share of train held out for the search"},
+    {"flexora_inner_lr", K_FLOAT, M(flexora, ar_flexora_params, inner_lr), -1, 10,
+     "Flexora: lr of the unrolled step (<= 0: scheduled)"},
+    {"flexora_darts_r", K_FLOAT, M(flexora, ar_flexora_params, darts_r), 1e-12, 1e6,
+     "Flexora: finite-difference R"},
+    {"flexora_darts_scale_by_lr", K_BOOL, M(flexora, ar_flexora_params, darts_scale_by_lr),
+     ANY, "Flexora: DARTS' xi on the 2nd-order term"},
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -134,12 +205,16 @@ void ar_train_config_init(struct ar_train_config *c)
     c->method = strdup("lora");
     c->targets = strdup("query,value");
     c->validation_fraction = 0.1;
+    c->checkpoint_every = 100; /* a killed run loses at most 100 steps */
     c->rank = 8;
     c->alpha = 16;
     c->lora_dropout = 0.0; /* PEFT's LoraConfig default (METHODS.md §0.1) */
     c->hidden_dropout = 0.1; /* BERT's hidden_dropout_prob */
     c->max_length = 128;
     c->params = ar_train_default_params();
+    c->method_params = ar_method_default_params(AR_METHOD_LORA); /* every method's defaults */
+    c->autolora_search_fraction = 0.5; /* half a run of search, then the full retraining */
+    c->flexora_val_fraction = 0.3;     /* as AutoLoRA's 70/30 split (METHODS.md §2.2) */
 }
 
 static void free_list(char ***list, int *count)
@@ -263,6 +338,8 @@ static enum ar_status set_number(struct ar_train_config *c, const struct key *k,
         return st;
     if (k->kind == K_INT)
         *(int *)slot = (int)v;
+    else if (k->kind == K_FLOAT)
+        *(float *)slot = (float)v;
     else
         *(double *)slot = v;
     return AR_STATUS_OK;
@@ -367,6 +444,7 @@ static enum ar_status set_json(struct ar_train_config *c, const struct key *k,
         return set_string((char **)((char *)c + k->off), v->str);
     case K_INT:
     case K_DOUBLE:
+    case K_FLOAT:
     case K_SEED:
         if (v->type != AR__JSON_NUMBER) {
             want = "a number";
@@ -508,6 +586,10 @@ char *ar_train_config_to_json(const struct ar_train_config *c, bool pretty)
             ar__json_format_double(num, sizeof num, "%.10g", *(const double *)slot);
             ar__json_put(&b, num);
             break;
+        case K_FLOAT: /* 9 digits: a float reads back exactly */
+            ar__json_format_double(num, sizeof num, "%.9g", *(const float *)slot);
+            ar__json_put(&b, num);
+            break;
         case K_BOOL:
             ar__json_put(&b, *(const bool *)slot ? "true" : "false");
             break;
@@ -559,6 +641,22 @@ enum ar_status ar_train_config_check(const struct ar_train_config *c, char *err,
     }
     if (!c->targets || !c->targets[0]) {
         snprintf(err, err_size, "targets: at least one target module is needed");
+        return AR_STATUS_INVALID_ARGUMENT;
+    }
+    const struct ar_method_params *mp = &c->method_params;
+    if (kind == AR_METHOD_DYLORA && mp->dylora.min_rank > c->rank) {
+        snprintf(err, err_size, "dylora_min_rank: %d is above rank %d", mp->dylora.min_rank,
+                 c->rank);
+        return AR_STATUS_INVALID_ARGUMENT;
+    }
+    if (kind == AR_METHOD_ADALORA && mp->adalora.target_rank > c->rank) {
+        snprintf(err, err_size, "adalora_target_rank: %d is above rank %d",
+                 mp->adalora.target_rank, c->rank);
+        return AR_STATUS_INVALID_ARGUMENT;
+    }
+    if (kind == AR_METHOD_SORA && mp->sora.xi_max < mp->sora.xi) {
+        snprintf(err, err_size, "sora_xi_max: %g is below sora_xi %g", mp->sora.xi_max,
+                 mp->sora.xi);
         return AR_STATUS_INVALID_ARGUMENT;
     }
     if (c->label_count == 1) {

@@ -7,22 +7,7 @@ set -u
 cli=${1:?usage: test_cli_bench.sh PATH/TO/adarank-cl}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank-test-cli-bench-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-# expect CODE WHAT CMD...: runs CMD with output in $tmp/out, checks its exit code
-expect() {
-    want=$1 what=$2
-    shift 2
-    "$@" >"$tmp/out" 2>&1
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want"; sed 's/^/    /' "$tmp/out" >&2; fi
-}
-has() { # has PATTERN WHAT: grep -E on the last output
-    if grep -Eq -- "$1" "$tmp/out"; then ok; else bad "$2: no line matching '$1' in:"; sed 's/^/    /' "$tmp/out" >&2; fi
-}
+. "$(dirname "$0")/cli_lib.sh" # ok, bad, expect, has, cli_finish
 
 # ---- bench ---------------------------------------------------------------------------------
 expect 0 "bench --help" "$cli" bench --help
@@ -119,5 +104,4 @@ expect 0 "tune --import" "$cli" tune --import "$tmp/old" --kernels xgemm --out "
 has "stored $tmp/imported/" "imported table stored"
 expect 3 "tune --import without tuner output" "$cli" tune --import "$tmp/empty" --kernels xgemm --out "$tmp/imported"
 
-echo "cli_bench: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_finish cli_bench

@@ -9,22 +9,7 @@ data=${ADARANK_TEST_DATA:?ADARANK_TEST_DATA must name the tests/ folder}
 tiny="$data/fixtures/bert_tiny"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank-test-bench-step-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-# expect CODE WHAT CMD...: runs CMD with output in $tmp/out, checks its exit code
-expect() {
-    want=$1 what=$2
-    shift 2
-    "$@" >"$tmp/out" 2>&1
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want"; sed 's/^/    /' "$tmp/out" >&2; fi
-}
-has() { # has PATTERN WHAT: grep -E on the last output
-    if grep -Eq -- "$1" "$tmp/out"; then ok; else bad "$2: no line matching '$1' in:"; sed 's/^/    /' "$tmp/out" >&2; fi
-}
+. "$(dirname "$0")/cli_lib.sh" # ok, bad, expect, has, cli_finish
 
 expect 0 "bench step --help" "$cli" bench step --help
 has "--no-torch" "help names --no-torch"
@@ -64,5 +49,4 @@ expect 3 "target matching nothing" "$cli" bench step --quick --no-torch --model 
 expect 2 "bad --batch" "$cli" bench step --batch 0
 expect 2 "unknown option" "$cli" bench step --fast
 
-echo "cli_bench_step: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_finish cli_bench_step

@@ -15,7 +15,7 @@
 /* Mutations per seed file, and a cap on the bytes mutated per loader so that the large seeds
  * (tokenizers) do not dominate: the whole test stays around 10-20 s on one core. */
 #define DEFAULT_MUTATIONS 2000
-#define BYTES_PER_LOADER (64u << 20)
+#define BYTES_PER_LOADER (32u << 20)
 
 struct loader {
     const char *name;
@@ -43,17 +43,21 @@ static uint64_t next(uint64_t *s) /* xorshift64* */
 static uint64_t hash(const char *a, const char *b)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const char *s = a; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    for (const char *s = b; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    for (const char *s = a; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    for (const char *s = b; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
     return h ? h : 1;
 }
 
 /* One random edit of buf[0..*len) (capacity cap). */
 static void mutate(uint8_t *buf, size_t *len, size_t cap, uint64_t *rng)
 {
-    static const char *const tokens[] = {"\"", "{", "}", "[", "]", ",", ":", "\\", "\\u", "\n",
-                                         "\t", "\r\n", "0", "-1", "1e999", "null", "\xff", "\xc3",
-                                         "\xf0\x9f", "\"\"", "18446744073709551616", "\0"};
+    static const char *const tokens[] = {
+        "\"",    "{",    "}",    "[",    "]",        ",",    ":",
+        "\\",    "\\u",  "\n",   "\t",   "\r\n",     "0",    "-1",
+        "1e999", "null", "\xff", "\xc3", "\xf0\x9f", "\"\"", "18446744073709551616",
+        "\0"};
     size_t n = *len, pos = n ? next(rng) % n : 0;
     switch (next(rng) % 6) {
     case 0: /* bit flip */
@@ -67,9 +71,9 @@ static void mutate(uint8_t *buf, size_t *len, size_t cap, uint64_t *rng)
     {
         const char *t = tokens[next(rng) % (sizeof tokens / sizeof *tokens)];
         uint8_t byte = (uint8_t)next(rng);
-        size_t k = (next(rng) % 6 == 2) ? 1 : strlen(t) + (t[0] == 0);
-        const uint8_t *src = (next(rng) & 1) ? &byte : (const uint8_t *)t;
-        if (src == &byte) k = 1;
+        bool random = next(rng) & 1;
+        const uint8_t *src = random ? &byte : (const uint8_t *)t;
+        size_t k = random ? 1 : t[0] ? strlen(t) : 1; /* "\0" inserts one NUL */
         if (n + k > cap) break;
         memmove(buf + pos + k, buf + pos, n - pos);
         memcpy(buf + pos, src, k);
@@ -130,7 +134,8 @@ static size_t run_file(const struct loader *l, const char *path, const char *nam
     for (int i = 0; buf && i < mutations && fed < budget; i++) {
         size_t len = size;
         memcpy(buf, seed, size);
-        for (int k = 1 + (int)(next(&rng) % 4); k > 0; k--) mutate(buf, &len, cap, &rng);
+        for (int k = 1 + (int)(next(&rng) % 4); k > 0; k--)
+            mutate(buf, &len, cap, &rng);
         if (l->fn(buf, len) != 0) {
             CHECK(0, "%s: mutation %d failed", path, i);
             break;
@@ -142,27 +147,55 @@ static size_t run_file(const struct loader *l, const char *path, const char *nam
     return fed;
 }
 
-/* Every file of dir; returns how many (a missing folder is 0). */
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every file of dir, sharing *budget (bytes) between them; returns how many files. */
 static int run_dir(const struct loader *l, const char *dir, int mutations, size_t *budget)
 {
     DIR *d = opendir(dir);
     if (!d) return 0;
-    /* Sorted names, so that the run (and the budget's cut) does not depend on readdir order. */
+    /* Sorted names, so that the run (and the budget's split) does not depend on readdir order. */
     char *names[256];
     int count = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL && count < 256;)
         if (e->d_name[0] != '.' && strcmp(e->d_name, "README.md") != 0)
             names[count++] = strdup(e->d_name);
     closedir(d);
-    qsort(names, (size_t)count, sizeof *names, (int (*)(const void *, const void *))strcmp_ptr);
+    qsort(names, (size_t)count, sizeof *names, compare_names);
     for (int i = 0; i < count; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        size_t share = *budget / (size_t)(count - i);
-        *budget -= run_file(l, path, names[i], mutations, share) < share
-                       ? run_file_fed_placeholder
-                       : 0;
+        size_t fed = run_file(l, path, names[i], mutations, *budget / (size_t)(count - i));
+        *budget -= fed < *budget ? fed : *budget;
         free(names[i]);
     }
     return count;
+}
+
+int main(void)
+{
+    const char *data = getenv("ADARANK_TEST_DATA");
+    const char *only = getenv("AR_FUZZ_ONLY");
+    const char *m = getenv("AR_FUZZ_MUTATIONS");
+    int mutations = m ? atoi(m) : DEFAULT_MUTATIONS;
+    if (!data) data = ".";
+    for (size_t i = 0; i < sizeof loaders / sizeof *loaders; i++) {
+        const struct loader *l = &loaders[i];
+        if (only && strcmp(only, l->name) != 0) continue;
+        char dir[1024];
+        size_t budget = BYTES_PER_LOADER;
+        snprintf(dir, sizeof dir, "%s/fuzz/corpus/%s", data, l->name);
+        int seeds = run_dir(l, dir, mutations, &budget);
+        /* Every loader has a committed seed corpus: a missing one means the test data moved. */
+        CHECK(seeds > 0, "%s: no seed files", dir);
+        snprintf(dir, sizeof dir, "%s/fuzz/regressions/%s", data, l->name);
+        budget = BYTES_PER_LOADER;
+        int regressions = run_dir(l, dir, mutations, &budget);
+        printf("%-16s %3d seeds, %3d regressions, %d mutations each\n", l->name, seeds, regressions,
+               mutations);
+    }
+    return test_finish("fuzz_regressions");
 }

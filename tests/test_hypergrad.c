@@ -9,46 +9,11 @@
  * measurably farther from it at the large ξ used (0.5), so the test can tell them apart. Also:
  * θ and the zero gradients are left as found, and bad options are refused with a message.
  */
-#include "adarank/method.h"
 #include "method_internal.h"
-#include "test.h"
+#include "method_toy.h"
 
-#define N_EXAMPLES 8
+#define N_EXAMPLES 8 /* method_toy.h's toy task, 8 examples: one batch */
 #define XI 0.5f
-
-static const char *model_dir(void)
-{
-    static char path[1024];
-    snprintf(path, sizeof path, "%s/fixtures/bert_tiny", getenv("ADARANK_TEST_DATA"));
-    return path;
-}
-
-/* The toy task of test_method.c (label = first real token mod 3), 8 examples of 4..11 tokens. */
-static struct ar_encoded *toy_set(unsigned long long seed)
-{
-    struct ar_encoded *s = calloc(1, sizeof *s);
-    s->count = N_EXAMPLES;
-    s->num_labels = 3;
-    s->offsets = calloc(N_EXAMPLES + 1, sizeof *s->offsets);
-    s->labels = calloc(N_EXAMPLES, sizeof *s->labels);
-    s->lines = calloc(N_EXAMPLES, sizeof *s->lines);
-    s->ids = calloc(N_EXAMPLES * 12, sizeof *s->ids);
-    s->type_ids = calloc(N_EXAMPLES * 12, sizeof *s->type_ids);
-    int64_t at = 0;
-    for (int i = 0; i < N_EXAMPLES; i++) {
-        int len = 4 + (int)((test_uniform(&seed) + 1.0f) * 4.0f);
-        s->offsets[i] = at;
-        for (int t = 0; t < len; t++)
-            s->ids[at + t] = 5 + (int)((test_uniform(&seed) + 1.0f) * 45.0f);
-        s->ids[at] = 1;
-        s->labels[i] = s->ids[at + 1] % 3;
-        s->lines[i] = i + 2;
-        s->max_len = len > s->max_len ? len : s->max_len;
-        at += len;
-    }
-    s->offsets[N_EXAMPLES] = at;
-    return s;
-}
 
 struct batch_buf {
     struct ar_padded_batch pb;
@@ -70,29 +35,10 @@ static void make_batch(struct ar_ctx *ctx, const struct ar_encoded *set, struct 
  * PEFT's B = 0 every gate gradient would be exactly 0). */
 static struct ar_model *load_model(struct ar_ctx *ctx)
 {
-    struct ar_model_options o = ar_model_default_options();
-    o.num_labels = 3;
-    o.target_modules = "query,value";
-    o.rank = 4;
-    o.lora_alpha = 8.0f;
-    o.max_batch = 8;
-    o.max_time = 16;
-    o.seed = 7;
-    struct ar_model *m = NULL;
-    CHECK_OK(ctx, ar_model_load(ctx, model_dir(), &o, &m));
+    struct ar_model *m = toy_model(ctx, 4, 8.0f);
     if (!m)
         exit(test_finish("hypergrad"));
-    unsigned long long seed = 99;
-    struct ar_arena *arena = ar_model_arena(m);
-    for (int i = 0; i < ar_model_module_count(m); i++) {
-        const struct ar_model_module *mod = ar_model_module(m, i);
-        size_t n = (size_t)mod->out * (size_t)mod->rank;
-        float *b = malloc(n * sizeof *b);
-        for (size_t e = 0; e < n; e++)
-            b[e] = 0.5f * test_uniform(&seed);
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->b_off), b, n));
-        free(b);
-    }
+    toy_randomize_b(ctx, m);
     return m;
 }
 
@@ -258,7 +204,7 @@ static void bad_input(struct ar_ctx *ctx, const struct batch_buf *tr, const stru
 int main(void)
 {
     struct ar_ctx *ctx = test_open_ctx();
-    struct ar_encoded *train = toy_set(42), *val = toy_set(4242);
+    struct ar_encoded *train = toy_set(N_EXAMPLES, 42), *val = toy_set(N_EXAMPLES, 4242);
     struct batch_buf tr = {0}, va = {0};
     make_batch(ctx, train, &tr);
     make_batch(ctx, val, &va);

@@ -8,132 +8,13 @@
  *   DyLoRA  after one training run the model evaluates at every rank of the range; the factors
  *           exported at rank b give the model's logits at rank b.
  */
-#include "adarank/method.h"
-#include "test.h"
+#include "method_toy.h"
 
-#define N_EXAMPLES 24
-
-static const char *model_dir(void)
-{
-    static char path[1024];
-    snprintf(path, sizeof path, "%s/fixtures/bert_tiny", getenv("ADARANK_TEST_DATA"));
-    return path;
-}
-
-/* A learnable toy task on the fixture's 97-token vocabulary: the label is the class of the first
- * real token modulo 3. Lengths vary, so batches are padded. */
-static struct ar_encoded *toy_set(unsigned long long seed)
-{
-    struct ar_encoded *s = calloc(1, sizeof *s);
-    s->count = N_EXAMPLES;
-    s->num_labels = 3;
-    s->offsets = calloc(N_EXAMPLES + 1, sizeof *s->offsets);
-    s->labels = calloc(N_EXAMPLES, sizeof *s->labels);
-    s->lines = calloc(N_EXAMPLES, sizeof *s->lines);
-    s->ids = calloc(N_EXAMPLES * 12, sizeof *s->ids);
-    s->type_ids = calloc(N_EXAMPLES * 12, sizeof *s->type_ids);
-    int64_t at = 0;
-    for (int i = 0; i < N_EXAMPLES; i++) {
-        int len = 4 + (int)((test_uniform(&seed) + 1.0f) * 4.0f); /* 4..11 */
-        s->offsets[i] = at;
-        for (int t = 0; t < len; t++)
-            s->ids[at + t] = 5 + (int)((test_uniform(&seed) + 1.0f) * 45.0f); /* 5..94 */
-        s->ids[at] = 1;           /* [CLS]-like */
-        s->labels[i] = s->ids[at + 1] % 3;
-        s->lines[i] = i + 2;
-        s->max_len = len > s->max_len ? len : s->max_len;
-        at += len;
-    }
-    s->offsets[N_EXAMPLES] = at;
-    return s;
-}
+#define N_EXAMPLES 24 /* examples of method_toy.h's toy task */
 
 static struct ar_model *load_model(struct ar_ctx *ctx, int rank)
 {
-    struct ar_model_options o = ar_model_default_options();
-    o.num_labels = 3;
-    o.target_modules = "query,value";
-    o.rank = rank;
-    o.lora_alpha = 2.0f * (float)rank;
-    o.max_batch = 8;
-    o.max_time = 16;
-    o.seed = 7;
-    struct ar_model *m = NULL;
-    CHECK_OK(ctx, ar_model_load(ctx, model_dir(), &o, &m));
-    return m;
-}
-
-static struct ar_train_params short_run(int steps)
-{
-    struct ar_train_params p = ar_train_default_params();
-    p.lr = 5e-2; /* large, so a few steps move the gates measurably */
-    p.batch_size = 8;
-    p.max_steps = steps;
-    p.warmup_steps = 0;
-    p.eval_every = 0;
-    p.log_every = 1000;
-    p.seed = 3;
-    p.pad_id = 0;
-    return p;
-}
-
-static enum ar_status train(struct ar_ctx *ctx, struct ar_model *model, struct ar_method *method,
-                            const struct ar_encoded *set, int steps)
-{
-    struct ar_train_params p = short_run(steps);
-    struct ar_trainer *t = NULL;
-    enum ar_status st = ar_trainer_new(ctx, model, &p, set, NULL, &t);
-    if (st == AR_STATUS_OK)
-        st = ar_method_attach(method, t);
-    if (st == AR_STATUS_OK)
-        st = ar_trainer_run(t);
-    ar_trainer_free(t);
-    return st;
-}
-
-/* Logits (B, 3) of the first 8 examples, padded. */
-static void logits_of(struct ar_ctx *ctx, struct ar_model *model, const struct ar_encoded *set,
-                      float *out)
-{
-    int rows[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    struct ar_padded_batch pb = {0};
-    CHECK_OK(ctx, ar_padded_batch_fill(&pb, set, rows, 8, 0));
-    struct ar_batch b = {.batch = pb.batch, .time = pb.time, .ids = pb.ids,
-                         .type_ids = pb.type_ids, .attn_mask = pb.attn_mask, .labels = pb.labels};
-    float loss = 0;
-    CHECK_OK(ctx, ar_model_forward(model, &b, false, 0, &loss));
-    CHECK_OK(ctx, ar_model_logits(model, out));
-    ar_padded_batch_free(&pb);
-}
-
-/* Replaces every module's adapter by its exported plain-LoRA factors: the first `rank` components
- * hold A' and B', gate 1 and mask 1; the rest are zero. The module's scale is unchanged. */
-static void load_exported(struct ar_ctx *ctx, struct ar_model *model, struct ar_method *method)
-{
-    struct ar_arena *arena = ar_model_arena(model);
-    for (int i = 0; i < ar_model_module_count(model); i++) {
-        struct ar_model_module *mod = ar_model_module(model, i);
-        size_t r = (size_t)mod->rank, in = (size_t)mod->in, out = (size_t)mod->out;
-        float *a = calloc(r * in, sizeof *a), *b = calloc(out * r, sizeof *b);
-        float *bfull = calloc(out * r, sizeof *bfull), *g = calloc(r, sizeof *g);
-        int kept = -1;
-        float scale = 0;
-        CHECK_OK(ctx, ar_method_export_module(method, i, a, b, &kept, &scale));
-        CHECK(kept >= 0 && kept <= mod->rank, "module %d kept %d", i, kept);
-        CHECK(scale == mod->scale, "module %d scale %g vs %g", i, scale, mod->scale);
-        for (size_t o = 0; o < out; o++)
-            for (int j = 0; j < kept; j++)
-                bfull[o * r + (size_t)j] = b[o * (size_t)kept + (size_t)j];
-        for (size_t j = 0; j < r; j++) {
-            g[j] = (int)j < kept ? 1.0f : 0.0f;
-            mod->mask[j] = g[j];
-        }
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->a_off), a, r * in));
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->b_off), bfull, out * r));
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->gate_off), g, r));
-        free(a), free(b), free(bfull), free(g);
-    }
-    CHECK_OK(ctx, ar_model_sync_masks(model));
+    return toy_model(ctx, rank, 2.0f * (float)rank);
 }
 
 /* Logits are O(1); the exported path reorders one rank-sized sum per output, so the float32
@@ -152,7 +33,7 @@ static void test_lora(struct ar_ctx *ctx, const struct ar_encoded *set)
     struct ar_method_params p = ar_method_default_params(AR_METHOD_LORA);
     struct ar_method *method = NULL;
     CHECK_OK(ctx, ar_method_new(ctx, model, &p, 1, &method));
-    CHECK_OK(ctx, train(ctx, model, method, set, 4));
+    CHECK_OK(ctx, toy_train(ctx, model, method, set, 4));
     const struct ar_method_report *r = NULL;
     CHECK_OK(ctx, ar_method_report(method, &r));
     int not_one = 0;
@@ -176,7 +57,7 @@ static int sora_nonzero(struct ar_ctx *ctx, const struct ar_encoded *set, float 
     p.sora.stages = 1;
     struct ar_method *method = NULL;
     CHECK_OK(ctx, ar_method_new(ctx, model, &p, 11, &method));
-    CHECK_OK(ctx, train(ctx, model, method, set, 6));
+    CHECK_OK(ctx, toy_train(ctx, model, method, set, 6));
     CHECK_OK(ctx, ar_method_finish(method));
     const struct ar_method_report *r = NULL;
     CHECK_OK(ctx, ar_method_report(method, &r));
@@ -185,9 +66,9 @@ static int sora_nonzero(struct ar_ctx *ctx, const struct ar_encoded *set, float 
         nonzero += r->effective[i];
     if (check_export) {
         float gated[24], pruned[24];
-        logits_of(ctx, model, set, gated);
-        load_exported(ctx, model, method);
-        logits_of(ctx, model, set, pruned);
+        toy_logits(ctx, model, set, gated);
+        toy_load_exported(ctx, model, method, NULL);
+        toy_logits(ctx, model, set, pruned);
         check_same_logits("SoRA pruned vs gated logits", gated, pruned);
     }
     ar_method_free(method);
@@ -212,7 +93,7 @@ static void test_dylora(struct ar_ctx *ctx, const struct ar_encoded *set)
     struct ar_method_params p = ar_method_default_params(AR_METHOD_DYLORA);
     struct ar_method *method = NULL;
     CHECK_OK(ctx, ar_method_new(ctx, model, &p, 5, &method));
-    CHECK_OK(ctx, train(ctx, model, method, set, 6));
+    CHECK_OK(ctx, toy_train(ctx, model, method, set, 6));
     CHECK_OK(ctx, ar_method_finish(method));
     for (int b = 1; b <= 4; b++) {
         CHECK_OK(ctx, ar_method_set_rank(method, b));
@@ -220,16 +101,16 @@ static void test_dylora(struct ar_ctx *ctx, const struct ar_encoded *set)
         CHECK_OK(ctx, ar_method_report(method, &r));
         CHECK(r && r->effective[0] == b, "rank %d: effective %d", b, r ? r->effective[0] : -1);
         float at_rank[24];
-        logits_of(ctx, model, set, at_rank);
+        toy_logits(ctx, model, set, at_rank);
         int finite = 1;
         for (int i = 0; i < 24; i++)
             finite &= isfinite(at_rank[i]);
         CHECK(finite, "rank %d: logits not finite", b);
         if (b == 2) {
             /* The export at rank 2 is a rank-2 plain LoRA with the α/2 scaling folded in. */
-            load_exported(ctx, model, method);
+            toy_load_exported(ctx, model, method, NULL);
             float exported[24];
-            logits_of(ctx, model, set, exported);
+            toy_logits(ctx, model, set, exported);
             check_same_logits("DyLoRA rank-2 export vs model at rank 2", at_rank, exported);
             break;
         }
@@ -274,7 +155,7 @@ static void test_adalora(struct ar_ctx *ctx, const struct ar_encoded *set)
     p.adalora.delta_t = 1;
     struct ar_method *method = NULL;
     CHECK_OK(ctx, ar_method_new(ctx, model, &p, 9, &method));
-    struct ar_train_params tp = short_run(10);
+    struct ar_train_params tp = toy_short_run(10);
     struct ar_trainer *t = NULL;
     CHECK_OK(ctx, ar_trainer_new(ctx, model, &tp, set, NULL, &t));
     CHECK_OK(ctx, ar_method_attach(method, t));
@@ -302,9 +183,9 @@ static void test_adalora(struct ar_ctx *ctx, const struct ar_encoded *set)
     }
     CHECK_OK(ctx, ar_method_finish(method));
     float gated[24], exported[24];
-    logits_of(ctx, model, set, gated);
-    load_exported(ctx, model, method);
-    logits_of(ctx, model, set, exported);
+    toy_logits(ctx, model, set, gated);
+    toy_load_exported(ctx, model, method, NULL);
+    toy_logits(ctx, model, set, exported);
     check_same_logits("AdaLoRA pruned export vs model", gated, exported);
     ar_trainer_free(t);
     ar_method_free(method);
@@ -333,7 +214,7 @@ static void test_bad_input(struct ar_ctx *ctx)
 int main(void)
 {
     struct ar_ctx *ctx = test_open_ctx();
-    struct ar_encoded *set = toy_set(42);
+    struct ar_encoded *set = toy_set(N_EXAMPLES, 42);
     test_lora(ctx, set);
     test_sora(ctx, set);
     test_dylora(ctx, set);

@@ -12,146 +12,19 @@
  *             carry PEFT's α/r_i, and the exported adapter gives the model's logits.
  *   final ranks of SoRA (non-zero gates) and DyLoRA (R); bad input refused with a message.
  */
-#include "adarank/method.h"
 #include "method_internal.h"
-#include "test.h"
+#include "method_toy.h"
 
-#define N_EXAMPLES 24
+#define N_EXAMPLES 24 /* examples of method_toy.h's toy task */
 #define RANK 4
 #define ALPHA 8.0f
 
-static const char *model_dir(void)
-{
-    static char path[1024];
-    snprintf(path, sizeof path, "%s/fixtures/bert_tiny", getenv("ADARANK_TEST_DATA"));
-    return path;
-}
-
-/* The toy task of test_method.c: label = first real token mod 3, lengths 4..11. */
-static struct ar_encoded *toy_set(unsigned long long seed)
-{
-    struct ar_encoded *s = calloc(1, sizeof *s);
-    s->count = N_EXAMPLES;
-    s->num_labels = 3;
-    s->offsets = calloc(N_EXAMPLES + 1, sizeof *s->offsets);
-    s->labels = calloc(N_EXAMPLES, sizeof *s->labels);
-    s->lines = calloc(N_EXAMPLES, sizeof *s->lines);
-    s->ids = calloc(N_EXAMPLES * 12, sizeof *s->ids);
-    s->type_ids = calloc(N_EXAMPLES * 12, sizeof *s->type_ids);
-    int64_t at = 0;
-    for (int i = 0; i < N_EXAMPLES; i++) {
-        int len = 4 + (int)((test_uniform(&seed) + 1.0f) * 4.0f);
-        s->offsets[i] = at;
-        for (int t = 0; t < len; t++)
-            s->ids[at + t] = 5 + (int)((test_uniform(&seed) + 1.0f) * 45.0f);
-        s->ids[at] = 1;
-        s->labels[i] = s->ids[at + 1] % 3;
-        s->lines[i] = i + 2;
-        s->max_len = len > s->max_len ? len : s->max_len;
-        at += len;
-    }
-    s->offsets[N_EXAMPLES] = at;
-    return s;
-}
-
 static struct ar_model *load_model(struct ar_ctx *ctx)
 {
-    struct ar_model_options o = ar_model_default_options();
-    o.num_labels = 3;
-    o.target_modules = "query,value";
-    o.rank = RANK;
-    o.lora_alpha = ALPHA;
-    o.max_batch = 8;
-    o.max_time = 16;
-    o.seed = 7;
-    struct ar_model *m = NULL;
-    CHECK_OK(ctx, ar_model_load(ctx, model_dir(), &o, &m));
+    struct ar_model *m = toy_model(ctx, RANK, ALPHA);
     if (!m)
         exit(test_finish("method_search"));
     return m;
-}
-
-/* B ~ U(−0.5, 0.5): from PEFT's B = 0 the first hypergradient is second order in the lr (the
- * gates act only through B' = −ξ·∇B), ~1e-6 here, too small to test a direction on. */
-static void randomize_b(struct ar_ctx *ctx, struct ar_model *model)
-{
-    unsigned long long seed = 99;
-    struct ar_arena *arena = ar_model_arena(model);
-    for (int i = 0; i < ar_model_module_count(model); i++) {
-        const struct ar_model_module *mod = ar_model_module(model, i);
-        size_t n = (size_t)mod->out * (size_t)mod->rank;
-        float *b = malloc(n * sizeof *b);
-        for (size_t e = 0; e < n; e++)
-            b[e] = 0.5f * test_uniform(&seed);
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->b_off), b, n));
-        free(b);
-    }
-}
-
-static enum ar_status train(struct ar_ctx *ctx, struct ar_model *model, struct ar_method *method,
-                            const struct ar_encoded *set, int steps)
-{
-    struct ar_train_params p = ar_train_default_params();
-    p.lr = 5e-2;
-    p.batch_size = 8;
-    p.max_steps = steps;
-    p.warmup_steps = 0;
-    p.eval_every = 0;
-    p.log_every = 1000;
-    p.seed = 3;
-    p.pad_id = 0;
-    struct ar_trainer *t = NULL;
-    enum ar_status st = ar_trainer_new(ctx, model, &p, set, NULL, &t);
-    if (st == AR_STATUS_OK)
-        st = ar_method_attach(method, t);
-    if (st == AR_STATUS_OK)
-        st = ar_trainer_run(t);
-    ar_trainer_free(t);
-    return st;
-}
-
-/* Logits (8, 3) of the first 8 examples. */
-static void logits_of(struct ar_ctx *ctx, struct ar_model *model, const struct ar_encoded *set,
-                      float *out)
-{
-    int rows[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    struct ar_padded_batch pb = {0};
-    CHECK_OK(ctx, ar_padded_batch_fill(&pb, set, rows, 8, 0));
-    struct ar_batch b = {.batch = pb.batch, .time = pb.time, .ids = pb.ids,
-                         .type_ids = pb.type_ids, .attn_mask = pb.attn_mask, .labels = pb.labels};
-    CHECK_OK(ctx, ar_model_forward(model, &b, false, 0, NULL));
-    CHECK_OK(ctx, ar_model_logits(model, out));
-    ar_padded_batch_free(&pb);
-}
-
-/* Replaces every adapter by its export (test_method.c's load_exported) and checks the exported
- * ranks against `want` (NULL: no check). */
-static void load_exported(struct ar_ctx *ctx, struct ar_model *model, struct ar_method *method,
-                          const int *want)
-{
-    struct ar_arena *arena = ar_model_arena(model);
-    for (int i = 0; i < ar_model_module_count(model); i++) {
-        struct ar_model_module *mod = ar_model_module(model, i);
-        size_t r = (size_t)mod->rank, in = (size_t)mod->in, out = (size_t)mod->out;
-        float *a = calloc(r * in, sizeof *a), *b = calloc(out * r, sizeof *b);
-        float *bfull = calloc(out * r, sizeof *bfull), *g = calloc(r, sizeof *g);
-        int kept = -1;
-        float scale = 0;
-        CHECK_OK(ctx, ar_method_export_module(method, i, a, b, &kept, &scale));
-        CHECK(!want || kept == want[i], "module %d exported at rank %d, want %d", i, kept,
-              want ? want[i] : -1);
-        CHECK(scale == mod->scale, "module %d scale %g vs %g", i, scale, mod->scale);
-        for (size_t o = 0; o < out; o++)
-            for (int j = 0; j < kept; j++)
-                bfull[o * r + (size_t)j] = b[o * (size_t)kept + (size_t)j];
-        for (size_t j = 0; j < r; j++)
-            mod->mask[j] = g[j] = (int)j < kept ? 1.0f : 0.0f;
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->a_off), a, r * in));
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->b_off), bfull, out * r));
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(arena->param, mod->gate_off), g, r));
-        free(a), free(b), free(bfull), free(g);
-    }
-    CHECK_OK(ctx, ar_model_sync_masks(model));
 }
 
 /* As test_method.c: logits are O(1) and the export reorders one rank-sized sum per output, so the
@@ -162,9 +35,9 @@ static void check_export_logits(struct ar_ctx *ctx, struct ar_model *model,
 {
     float gated[24], exported[24];
     double ref[24];
-    logits_of(ctx, model, set, gated);
-    load_exported(ctx, model, method, want);
-    logits_of(ctx, model, set, exported);
+    toy_logits(ctx, model, set, gated);
+    toy_load_exported(ctx, model, method, want);
+    toy_logits(ctx, model, set, exported);
     for (int i = 0; i < 24; i++)
         ref[i] = gated[i];
     CHECK_CLOSE(what, ref, exported, 24, 72 + 100);
@@ -204,8 +77,8 @@ static void test_autolora_step(struct ar_ctx *ctx, const struct ar_encoded *set,
     struct ar_method *m = new_method(ctx, model, &p, search);
     struct ar__bilevel *b = m->bilevel;
     CHECK(b->n == 4 * RANK, "β has %d entries", b->n);
-    randomize_b(ctx, model);
-    CHECK_OK(ctx, train(ctx, model, m, set, 1));
+    toy_randomize_b(ctx, model);
+    CHECK_OK(ctx, toy_train(ctx, model, m, set, 1));
     CHECK(b->adam_t == 1, "one search step per optimizer step: %d", b->adam_t);
     /* dL/dβ_j = α_j(h_j − Σ_i α_i h_i) at the uniform α = 1/R of β = 1 (§2.1). */
     double worst_chain = 0, hmax = 0;
@@ -256,7 +129,7 @@ static void test_autolora_threshold(struct ar_ctx *ctx, const struct ar_encoded 
     struct ar_model *model = load_model(ctx);
     struct ar_method_params p = ar_method_default_params(AR_METHOD_AUTOLORA);
     struct ar_method *m = new_method(ctx, model, &p, search);
-    CHECK_OK(ctx, train(ctx, model, m, set, 2)); /* B ≠ 0, so the export check has content */
+    CHECK_OK(ctx, toy_train(ctx, model, m, set, 2)); /* B ≠ 0, so the export check has content */
     /* softmax by hand, threshold 1/4:
      *   [2, 0, 0, 0]          → [.711, .096, .096, .096]  rank 1
      *   [1, 1, 1, 1]          → exactly 1/4 each          rank 4 (≥ counts)
@@ -297,7 +170,7 @@ static void test_flexora_search(struct ar_ctx *ctx, const struct ar_encoded *set
     struct ar_method *m = new_method(ctx, model, &p, search);
     struct ar__bilevel *b = m->bilevel;
     CHECK(b->n == 2, "one α per layer: %d", b->n);
-    randomize_b(ctx, model);
+    toy_randomize_b(ctx, model);
     /* Gates: w_l = L·softmax(α)_l, every gate of layer l is w_l³. */
     const float alpha[2] = {0.3f, -0.2f};
     CHECK_OK(ctx, ar__bilevel_set(m, alpha));
@@ -315,7 +188,7 @@ static void test_flexora_search(struct ar_ctx *ctx, const struct ar_encoded *set
      * dL/dα_l = (L·dL/dw_l)·p_l − p_l·Σ_k p_k·L·dL/dw_k (§4.1). */
     const float zero[2] = {0, 0};
     CHECK_OK(ctx, ar__bilevel_set(m, zero));
-    CHECK_OK(ctx, train(ctx, model, m, set, 1));
+    CHECK_OK(ctx, toy_train(ctx, model, m, set, 1));
     double dw[2] = {0, 0}, hmax = 0;
     for (int i = 0; i < m->n_modules; i++)
         for (int j = 0; j < RANK; j++) {
@@ -338,7 +211,7 @@ static void test_flexora_search(struct ar_ctx *ctx, const struct ar_encoded *set
     printf("flexora: after one search step α = %.4g %.4g (dL/dα %.3g %.3g)\n", (double)b->x[0],
            (double)b->x[1], b->grad[0], b->grad[1]);
     /* Two more steps: the report follows α. */
-    CHECK_OK(ctx, train(ctx, model, m, set, 2));
+    CHECK_OK(ctx, toy_train(ctx, model, m, set, 2));
     CHECK(b->adam_t == 3, "three search steps: %d", b->adam_t);
     CHECK_OK(ctx, ar_method_report(m, &r));
     CHECK(r && r->n_layers == 2 && r->layer_score && r->layer_selected, "layer report");
@@ -373,7 +246,7 @@ static void test_flexora_selection(struct ar_ctx *ctx, const struct ar_encoded *
         p.flexora.select_layers = cases[c].select;
         struct ar_method *m = new_method(ctx, model, &p, search);
         if (c == 0)
-            CHECK_OK(ctx, train(ctx, model, m, set, 2)); /* B ≠ 0 for the export check */
+            CHECK_OK(ctx, toy_train(ctx, model, m, set, 2)); /* B ≠ 0 for the export check */
         CHECK_OK(ctx, ar__bilevel_set(m, cases[c].alpha));
         int ranks[4], want[4];
         for (int i = 0; i < 4; i++)
@@ -416,7 +289,7 @@ static void test_lora_pattern(struct ar_ctx *ctx, const struct ar_encoded *set)
         CHECK_CLOSE("LoRA pattern gates = R/r_i", want, r->values[i], RANK, 1);
     }
     check_ranks("LoRA pattern effective ranks", r->effective, pattern, 4);
-    CHECK_OK(ctx, train(ctx, model, m, set, 3));
+    CHECK_OK(ctx, toy_train(ctx, model, m, set, 3));
     int ranks[4];
     CHECK_OK(ctx, ar_method_final_ranks(m, ranks));
     check_ranks("LoRA pattern final ranks", ranks, pattern, 4);
@@ -479,7 +352,7 @@ static void test_bad_input(struct ar_ctx *ctx, const struct ar_encoded *set,
     struct ar_model *model = load_model(ctx);
     struct ar_method_params p = ar_method_default_params(AR_METHOD_AUTOLORA);
     struct ar_method *m = new_method(ctx, model, &p, NULL);
-    CHECK_REFUSED(train(ctx, model, m, set, 1), AR_STATUS_INVALID_ARGUMENT, "search data");
+    CHECK_REFUSED(toy_train(ctx, model, m, set, 1), AR_STATUS_INVALID_ARGUMENT, "search data");
     CHECK_REFUSED(ar_method_set_search_data(m, search, 0, 0), AR_STATUS_INVALID_ARGUMENT,
                   "batch size");
     CHECK_REFUSED(ar_method_set_search_data(m, search, 9, 0), AR_STATUS_INVALID_ARGUMENT,
@@ -517,7 +390,7 @@ static void test_bad_input(struct ar_ctx *ctx, const struct ar_encoded *set,
 int main(void)
 {
     struct ar_ctx *ctx = test_open_ctx();
-    struct ar_encoded *set = toy_set(42), *search = toy_set(4242);
+    struct ar_encoded *set = toy_set(N_EXAMPLES, 42), *search = toy_set(N_EXAMPLES, 4242);
     test_autolora_step(ctx, set, search);
     test_autolora_threshold(ctx, set, search);
     test_flexora_search(ctx, set, search);

@@ -13,50 +13,18 @@
  * for the tiny model, times 2 because each of the 2L + 1 LayerNorms on the path adds one more
  * length-C reduction (its variance) whose error the division by the standard deviation carries
  * forward; backward runs the chain again in reverse, so K_BWD = 2·K_FWD.
- * The AdamW trajectory is compared with a bound that grows with the steps, see check_adamw.
+ * The AdamW trajectory is compared with a bound that grows with the steps, see model_check.h's
+ * check_adamw.
  * Measured on PoCL's CPU device: the worst element reaches 1-2% of these tolerances (logits, loss,
  * gradients; MiniLM's hidden states 1.2%), the AdamW losses 0.1%: the bounds are the policy's, not
  * fitted to this device. */
-#include "adarank/model.h"
-#include "fixture.h"
-#include "test.h"
+#include "model_check.h"
 
 /* Tiny model: C 72, D 24, T 13, I 100, L 2: per layer 72+24+13+72+72+100 = 353. */
 #define K_FWD (2.0 * (2 * 353 + 72 + 72))
 #define K_BWD (2.0 * K_FWD)
 
-static char path_buf[1024];
-
-static double worst_ratio; /* largest error / tolerance seen by check_near(), for the report */
-
-/* CHECK_CLOSE, and records how close to its tolerance the worst element came. */
-static void check_near(const char *what, const double *ref, const float *got, size_t n, double k)
-{
-    double tol = test_tolerance(k, fmax(test_max_abs(ref, n), 1e-30));
-    for (size_t i = 0; i < n; i++)
-        worst_ratio = fmax(worst_ratio, fabs((double)got[i] - ref[i]) / tol);
-    CHECK_CLOSE(what, ref, got, n, k);
-}
-
-static const char *data_path(const char *rel)
-{
-    const char *root = getenv("ADARANK_TEST_DATA");
-    snprintf(path_buf, sizeof path_buf, "%s/fixtures/%s", root ? root : "tests", rel);
-    return path_buf;
-}
-
-/* ---- fixture access (tests/fixture.h) ---- */
-
-static int load_fx(const char *file, struct fixture *f)
-{
-    char err[512];
-    int rc = fixture_load(data_path(file), f, err, sizeof err);
-    if (rc)
-        fprintf(stderr, "%s\n", err);
-    return rc;
-}
-
-/* Copies the caller frees: the reference as doubles, the device's values as floats. */
+/* A copy the caller frees (the fixture's own doubles are fx() in model_check.h). */
 static double *fx_doubles(const struct fixture *f, const char *name, size_t *n)
 {
     const struct fixture_array *a = fixture_find(f, name);
@@ -66,34 +34,6 @@ static double *fx_doubles(const struct fixture *f, const char *name, size_t *n)
         if (n)
             *n = a->count;
     }
-    return v;
-}
-
-static float *fx_floats(const struct fixture *f, const char *name, size_t *n)
-{
-    const struct fixture_array *a = fixture_find(f, name);
-    float *v = a ? malloc(a->count * sizeof *v) : NULL;
-    if (v) {
-        memcpy(v, a->f32, a->count * sizeof *v);
-        if (n)
-            *n = a->count;
-    }
-    return v;
-}
-
-/* Integer arrays (exact in the doubles) live until main frees them: batches point into them. */
-static int32_t *held[64];
-static int held_count;
-
-static const int32_t *fx_ints(const struct fixture *f, const char *name)
-{
-    const struct fixture_array *a = fixture_find(f, name);
-    if (!a || held_count == 64)
-        return NULL;
-    int32_t *v = malloc(a->count * sizeof *v);
-    for (size_t i = 0; v && i < a->count; i++)
-        v[i] = (int32_t)a->f64[i];
-    held[held_count++] = v;
     return v;
 }
 
@@ -117,61 +57,25 @@ static struct ar_batch fixture_batch(const struct fixture *f, const char *prefix
     snprintf(name, sizeof name, "%sids", prefix);
     const struct fixture_array *ids = fixture_find(f, name);
     struct ar_batch b = {.batch = (int)ids->dims[0], .time = (int)ids->dims[1],
-                         .ids = fx_ints(f, name)};
+                         .ids = fx_ints(f, name, false)};
     snprintf(name, sizeof name, "%stype_ids", prefix);
-    b.type_ids = fx_ints(f, name);
+    b.type_ids = fx_ints(f, name, false);
     snprintf(name, sizeof name, "%sattn_mask", prefix);
-    b.attn_mask = fx_ints(f, name);
+    b.attn_mask = fx_ints(f, name, false);
     snprintf(name, sizeof name, "%slabels", prefix);
-    b.labels = fx_ints(f, name);
+    b.labels = fx_ints(f, name, false);
     return b;
-}
-
-/* Writes (set) or compares (check against "grad.NAME") one arena tensor at offset off. */
-static void arena_tensor(struct ar_ctx *ctx, struct ar_model *m, const struct fixture *f,
-                         const char *name, size_t off, bool set)
-{
-    char key[256];
-    size_t n = 0;
-    snprintf(key, sizeof key, "%s%s", set ? "param." : "grad.", name);
-    struct ar_arena *a = ar_model_arena(m);
-    if (set) {
-        float *v = fx_floats(f, key, &n);
-        CHECK(v != NULL, "fixture lacks %s", key);
-        if (v)
-            CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(a->param, off), v, n));
-        free(v);
-        return;
-    }
-    double *ref = fx_doubles(f, key, &n);
-    CHECK(ref != NULL, "fixture lacks %s", key);
-    if (!ref)
-        return;
-    float *got = malloc(n * sizeof *got);
-    CHECK_OK(ctx, ar_mem_read(ctx, ar_mem_at(a->grad, off), got, n));
-    check_near(key, ref, got, n, K_BWD);
-    free(ref);
-    free(got);
 }
 
 /* Every module's A, B, gate and the head: set from or checked against the fixture. */
 static void all_trainables(struct ar_ctx *ctx, struct ar_model *m, const struct fixture *f, bool set)
 {
-    char name[256];
-    for (int i = 0; i < ar_model_module_count(m); i++) {
-        const struct ar_model_module *mod = ar_model_module(m, i);
-        snprintf(name, sizeof name, "%s.lora_A", mod->name);
-        arena_tensor(ctx, m, f, name, mod->a_off, set);
-        snprintf(name, sizeof name, "%s.lora_B", mod->name);
-        arena_tensor(ctx, m, f, name, mod->b_off, set);
-        snprintf(name, sizeof name, "%s.gate", mod->name);
-        arena_tensor(ctx, m, f, name, mod->gate_off, set);
-    }
+    module_trainables(ctx, m, f, set, K_BWD);
     const struct ar_arena_layout *layout = ar_model_arena(m)->layout;
     for (size_t i = 0; i < ar_arena_layout_count(layout); i++) {
         const struct ar_arena_slice *s = ar_arena_layout_slice(layout, i);
         if (!strncmp(s->name, "classifier.", 11))
-            arena_tensor(ctx, m, f, s->name, s->offset, set);
+            arena_tensor(ctx, m, f, s->name, s->offset, set, K_BWD);
     }
 }
 
@@ -196,27 +100,6 @@ static void untargeted_zero(struct ar_ctx *ctx, struct ar_model *m)
     CHECK(sum == 0, "key rows of the qkv group's dA are %g, want 0", sum);
 }
 
-/* Backward accumulates: two backward passes at loss_scale 0.5 give the gradients of one at 1.
- * Every backward op is linear in the upstream gradient and 0.5 is exact in binary, so the two
- * halves add up to the same float32 values up to the last GEMM's accumulation (k = 1). */
-static void accumulation(struct ar_ctx *ctx, struct ar_model *m)
-{
-    struct ar_arena *a = ar_model_arena(m);
-    float *once = malloc(a->total * sizeof *once), *twice = malloc(a->total * sizeof *twice);
-    double *ref = malloc(a->total * sizeof *ref);
-    CHECK_OK(ctx, ar_mem_read(ctx, a->grad, once, a->total));
-    CHECK_OK(ctx, ar_arena_zero_grad(ctx, a));
-    CHECK_OK(ctx, ar_model_backward(m, 0.5f));
-    CHECK_OK(ctx, ar_model_backward(m, 0.5f));
-    CHECK_OK(ctx, ar_mem_read(ctx, a->grad, twice, a->total));
-    for (size_t i = 0; i < a->total; i++)
-        ref[i] = once[i];
-    CHECK_CLOSE("gradients of 2 × backward(0.5) vs backward(1)", ref, twice, a->total, 1);
-    free(once);
-    free(twice);
-    free(ref);
-}
-
 static void check_logits(struct ar_ctx *ctx, struct ar_model *m, const struct fixture *f,
                          const char *name, int rows_from, int rows, int v)
 {
@@ -225,41 +108,6 @@ static void check_logits(struct ar_ctx *ctx, struct ar_model *m, const struct fi
     float got[64];
     CHECK_OK(ctx, ar_model_logits(m, got));
     check_near(name, ref + (size_t)rows_from * (size_t)v, got, (size_t)(rows * v), K_FWD);
-    free(ref);
-}
-
-/* 10 AdamW steps (torch.optim.AdamW, lr 1e-2, wd 0.01 on the arena's decay mask). Adam divides
- * each gradient by its running RMS, so an element whose gradient is tiny moves by up to lr
- * whatever its float32 error; the losses then differ by O(lr · |∂L/∂p|) per step and grow with
- * the step count. We allow the forward tolerance per step, times 1 + step: measured errors are
- * reported by the check. */
-static void check_adamw(struct ar_ctx *ctx, struct ar_model *m, const struct fixture *f,
-                        const struct ar_batch *b)
-{
-    size_t n = 0;
-    double *ref = fx_doubles(f, "adamw_losses", &n);
-    struct ar_arena *a = ar_model_arena(m);
-    struct ar_adamw_params hp = ar_adamw_default_params();
-    hp.lr = 1e-2f;
-    hp.weight_decay = 0.01f;
-    hp.grad_scale = 1.0f;
-    double worst = 0;
-    for (size_t step = 1; ref && step <= n; step++) {
-        float loss = 0;
-        CHECK_OK(ctx, ar_arena_zero_grad(ctx, a));
-        CHECK_OK(ctx, ar_model_forward(m, b, false, step, &loss));
-        CHECK_OK(ctx, ar_model_backward(m, 1.0f));
-        hp.step = (int)step;
-        CHECK_OK(ctx, ar_adamw_update(ctx, &hp, a->total, a->param, a->grad, a->m, a->v,
-                                      a->decay_mask));
-        double err = fabs(loss - ref[step - 1]);
-        double tol = (1.0 + (double)step) * test_tolerance(K_FWD, fmax(ref[0], 1.0));
-        worst = fmax(worst, err / tol);
-        CHECK(err <= tol, "AdamW step %zu: loss %.9g want %.9g (err %.3g > tol %.3g)", step,
-              (double)loss, ref[step - 1], err, tol);
-    }
-    printf("  AdamW: 10 losses %.6f -> %.6f, worst error %.3g of its tolerance\n",
-           ref ? ref[0] : 0.0, ref ? ref[n - 1] : 0.0, worst);
     free(ref);
 }
 
@@ -317,18 +165,9 @@ static void parity(struct ar_ctx *ctx, const char *fixture, const char *targets,
     check_logits(ctx, m, &f, "logits", last, 1, 3);
     CHECK(ar_model_backward(m, 1.0f) == AR_STATUS_INVALID_ARGUMENT, "backward without a loss");
 
-    check_adamw(ctx, m, &f, &b);
+    check_adamw(ctx, m, &f, &b, K_FWD);
     ar_model_free(m);
     fixture_free(&f);
-}
-
-static float loss_at(struct ar_ctx *ctx, struct ar_model *m, const struct ar_batch *b, size_t off,
-                     float value)
-{
-    float loss = NAN;
-    CHECK_OK(ctx, ar_mem_write(ctx, ar_mem_at(ar_model_arena(m)->param, off), &value, 1));
-    CHECK_OK(ctx, ar_model_forward(m, b, true, 5, &loss));
-    return loss;
 }
 
 /* Training mode: hidden and LoRA dropout on. Backward must recompute exactly the forward's masks,
@@ -352,33 +191,7 @@ static void dropout_gradients(struct ar_ctx *ctx)
     }
     all_trainables(ctx, m, &f, true);
     struct ar_batch b = fixture_batch(&f, "");
-    float l1 = 0, l2 = 0, l3 = 0;
-    CHECK_OK(ctx, ar_model_forward(m, &b, true, 6, &l3));
-    CHECK_OK(ctx, ar_model_forward(m, &b, true, 5, &l2));
-    CHECK_OK(ctx, ar_arena_zero_grad(ctx, ar_model_arena(m)));
-    CHECK_OK(ctx, ar_model_forward(m, &b, true, 5, &l1));
-    CHECK(l1 == l2 && l1 != l3, "dropout is a function of (seed, step): %g %g %g", (double)l1,
-          (double)l2, (double)l3);
-    CHECK_OK(ctx, ar_model_backward(m, 1.0f));
-    double worst = 0;
-    for (int i = 0; i < ar_model_module_count(m); i++) {
-        const struct ar_model_module *mod = ar_model_module(m, i);
-        float g[8], p[8];
-        CHECK_OK(ctx, ar_mem_read(ctx, ar_mem_at(ar_model_arena(m)->grad, mod->gate_off), g, 4));
-        CHECK_OK(ctx, ar_mem_read(ctx, ar_mem_at(ar_model_arena(m)->param, mod->gate_off), p, 4));
-        for (int j = 0; j < mod->rank; j++) {
-            float h = 1e-2f;
-            double up = loss_at(ctx, m, &b, mod->gate_off + (size_t)j, p[j] + h);
-            double down = loss_at(ctx, m, &b, mod->gate_off + (size_t)j, p[j] - h);
-            loss_at(ctx, m, &b, mod->gate_off + (size_t)j, p[j]);
-            double fd = (up - down) / (2.0 * (double)h), tol = 5e-2 * fabs(fd) + 1e-4;
-            worst = fmax(worst, fabs(g[j] - fd) / tol);
-            CHECK(fabs(g[j] - fd) <= tol, "%s gate %d: analytic %.6g, finite differences %.6g",
-                  mod->name, j, (double)g[j], fd);
-        }
-    }
-    printf("dropout on: gate gradients vs finite differences, worst %.3g of the tolerance\n",
-           worst);
+    check_dropout_gradients(ctx, m, &b, 1, 8); /* every module, all its rank-4 gates */
     ar_model_free(m);
     fixture_free(&f);
 }
@@ -456,21 +269,6 @@ static void micro(struct ar_ctx *ctx)
     ar_model_free(legacy);
     ar_model_free(bert);
     fixture_free(&f);
-}
-
-static void expect_error(struct ar_ctx *ctx, const char *dir, struct ar_model_options o,
-                         enum ar_status want, const char *s1, const char *s2, const char *s3)
-{
-    struct ar_model *m = NULL;
-    enum ar_status st = ar_model_load(ctx, data_path(dir), &o, &m);
-    const char *msg = ar_ctx_errmsg(ctx);
-    CHECK(st == want && m == NULL, "%s: status %s, want %s", dir, ar_status_name(st),
-          ar_status_name(want));
-    const char *parts[] = {s1, s2, s3};
-    for (int i = 0; i < 3; i++)
-        CHECK(!parts[i] || strstr(msg, parts[i]), "%s: message lacks \"%s\": %s", dir, parts[i], msg);
-    printf("  %s: %s\n", dir, msg);
-    ar_model_free(m);
 }
 
 static void bad_input(struct ar_ctx *ctx)
@@ -578,8 +376,7 @@ int main(void)
     micro(ctx);
     bad_input(ctx);
     minilm(ctx);
-    for (int i = 0; i < held_count; i++)
-        free(held[i]);
+    free_held();
     ar_ctx_free(ctx);
     return test_finish("model_bert");
 }

@@ -14,13 +14,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifdef ADARANK_WITH_OPENBLAS
 #include <cblas.h>
 #endif
 
+#include "bench_common.h"
 #include "cli.h"
 
 struct shape {
@@ -102,9 +102,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
             o->device = argv[++i];
         } else if (!strcmp(a, "--repeats") && i + 1 < argc) {
-            char *end = NULL;
-            o->repeats = strtol(argv[++i], &end, 10);
-            if (*end || o->repeats < 1 || o->repeats > 1000) {
+            if (bench_parse_long(argv[++i], 1, 1000, &o->repeats)) {
                 fprintf(stderr, "adarank-cl bench gemm: --repeats needs 1..1000, got \"%s\"\n",
                         argv[i]);
                 return CLI_EXIT_USAGE;
@@ -119,25 +117,6 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (o->repeats == 0) o->repeats = o->quick ? 3 : 10;
     return CLI_EXIT_OK;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, long n)
-{
-    qsort(t, (size_t)n, sizeof t[0], compare_doubles);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
 /* Row strides of the operands as stored (row-major): A is (m, k), or (k, m) when transposed. */
@@ -157,13 +136,13 @@ static enum ar_status time_clblast(struct ar_ctx *ctx, const struct shape *s, st
 {
     enum ar_status st = AR_STATUS_OK;
     for (long r = -2; r < repeats && st == AR_STATUS_OK; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         st = ar_gemm(ctx, s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda_of(s), b, ldb_of(s), 0.0f, c,
                      s->n);
         if (st == AR_STATUS_OK) st = ar_ctx_finish(ctx);
-        if (r >= 0) times[r] = now_s() - t0;
+        if (r >= 0) times[r] = bench_now_s() - t0;
     }
-    *out = st == AR_STATUS_OK ? median(times, repeats) : 0;
+    *out = st == AR_STATUS_OK ? bench_median(times, repeats) : 0;
     return st;
 }
 
@@ -172,13 +151,13 @@ static double time_openblas(const struct shape *s, const float *a, const float *
                             long repeats, double *times)
 {
     for (long r = -2; r < repeats; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
                     s->tb ? CblasTrans : CblasNoTrans, (int)s->m, (int)s->n, (int)s->k, 1.0f, a,
                     (int)lda_of(s), b, (int)ldb_of(s), 0.0f, c, (int)s->n);
-        if (r >= 0) times[r] = now_s() - t0;
+        if (r >= 0) times[r] = bench_now_s() - t0;
     }
-    return median(times, repeats);
+    return bench_median(times, repeats);
 }
 #endif
 
@@ -191,21 +170,6 @@ static double max_rel_diff(const float *x, const float *y, size_t n)
         scale = fmax(scale, fabs((double)y[i]));
     }
     return scale > 0 ? diff / scale : diff;
-}
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 static double gflops(const struct shape *s, double seconds)
@@ -261,12 +225,12 @@ static void print_json(const struct options *o, struct ar_ctx *ctx, const struct
     const struct ar_device_info *d = ar_ctx_device(ctx);
     const char *table = ar_ctx_tuning_source(ctx);
     printf("{\"device_index\": %d, \"device\": ", d->index);
-    json_string(d->name);
+    cli_json_string(d->name);
     printf(", \"platform\": ");
-    json_string(d->platform_name);
+    cli_json_string(d->platform_name);
     printf(", \"tuning_table\": ");
     if (table)
-        json_string(table);
+        cli_json_string(table);
     else
         printf("null");
     printf(", \"tuning_applied\": %s, \"openblas_threads\": %d, \"repeats\": %ld, "
@@ -390,16 +354,11 @@ int cli_bench_gemm(int argc, char **argv)
     struct ar_ctx_params params = ar_ctx_default_params();
     params.device = o.device;
     params.apply_tuning = !o.no_tuning;
-    struct ar_ctx *ctx = NULL;
-    enum ar_status st = ar_ctx_new(&params, &ctx);
-    if (st != AR_STATUS_OK) {
-        rc = cli_report(ctx, st, "opening the OpenCL device");
-        ar_ctx_free(ctx);
-        return rc;
-    }
+    struct ar_ctx *ctx = cli_open_context_with(&params, &rc);
+    if (!ctx) return rc;
     struct operands p = {0};
     struct result res[SHAPE_COUNT] = {0};
-    st = operands_init(ctx, &p);
+    enum ar_status st = operands_init(ctx, &p);
     if (st != AR_STATUS_OK)
         rc = cli_report(ctx, st, "allocating the operands");
     else

@@ -13,8 +13,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_common.h"
 #include "cli.h"
 
 struct shape {
@@ -62,15 +62,6 @@ static void usage(FILE *out)
             "  --json            one JSON object on stdout instead of the table\n");
 }
 
-static int parse_long(const char *text, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || v < lo || v > hi) return 1;
-    *out = v;
-    return 0;
-}
-
 static int parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){0};
@@ -88,7 +79,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
             o->device = argv[++i];
         } else if (!strcmp(a, "--repeats") && i + 1 < argc) {
-            if (parse_long(argv[++i], 1, 1000, &o->repeats)) {
+            if (bench_parse_long(argv[++i], 1, 1000, &o->repeats)) {
                 fprintf(stderr, "adarank-cl bench lora: --repeats needs 1..1000, got \"%s\"\n",
                         argv[i]);
                 return CLI_EXIT_USAGE;
@@ -110,25 +101,6 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (o->repeats == 0) o->repeats = o->quick ? 5 : 10;
     return CLI_EXIT_OK;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, long n)
-{
-    qsort(t, (size_t)n, sizeof t[0], compare_doubles);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
 /* Every tensor of one shape in one device buffer, at these offsets (floats). */
@@ -223,9 +195,9 @@ static enum ar_status time_shape(struct ar_ctx *ctx, const struct options *o, co
         st = compare_outputs(ctx, layers[MODE_PLAIN], layers[MODE_GATED], s, &t, rel_diff);
     for (long r = -2; r < o->repeats && st == AR_STATUS_OK; r++) {
         for (int m = 0; m < MODE_COUNT && st == AR_STATUS_OK; m++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             st = step(ctx, layers[m], s, &t, (uint64_t)(r + 2));
-            if (r >= 0) times[m * o->repeats + r] = now_s() - t0;
+            if (r >= 0) times[m * o->repeats + r] = bench_now_s() - t0;
         }
     }
     /* The overhead from the rounds' own ratios: gated and plain ran back to back in each round,
@@ -234,10 +206,10 @@ static enum ar_status time_shape(struct ar_ctx *ctx, const struct options *o, co
     if (st == AR_STATUS_OK && !ratios) st = AR_STATUS_OUT_OF_MEMORY;
     for (long r = 0; r < o->repeats && st == AR_STATUS_OK; r++)
         ratios[r] = times[MODE_GATED * o->repeats + r] / times[MODE_PLAIN * o->repeats + r];
-    if (st == AR_STATUS_OK) res->overhead_pct = 100.0 * (median(ratios, o->repeats) - 1.0);
+    if (st == AR_STATUS_OK) res->overhead_pct = 100.0 * (bench_median(ratios, o->repeats) - 1.0);
     free(ratios);
     for (int m = 0; m < MODE_COUNT && st == AR_STATUS_OK; m++)
-        res->seconds[m] = median(times + m * o->repeats, o->repeats);
+        res->seconds[m] = bench_median(times + m * o->repeats, o->repeats);
     free(times);
     for (int m = 0; m < MODE_COUNT; m++)
         ar_lora_layer_free(layers[m]);

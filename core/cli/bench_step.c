@@ -23,8 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "bench_common.h"
 #include "bench_step.h"
+#include "cli.h"
 
 static void usage(FILE *out)
 {
@@ -58,9 +59,8 @@ static void usage(FILE *out)
 
 static int parse_int(const char *opt, const char *text, long lo, long hi, int *out)
 {
-    char *end = NULL;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || v < lo || v > hi) {
+    long v = 0;
+    if (bench_parse_long(text, lo, hi, &v)) {
         fprintf(stderr, "adarank-cl bench step: %s needs an integer in %ld..%ld, got \"%s\"\n", opt,
                 lo, hi, text);
         return CLI_EXIT_USAGE;
@@ -134,13 +134,6 @@ static int parse_options(int argc, char **argv, struct step_options *o)
 
 /* ---- adarank-cl's step ----------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* CPU time of the whole process, PoCL's worker threads included: less sensitive than wall time
  * to other processes sharing the cores (but it counts threads that spin while waiting). */
 static double cpu_s(void)
@@ -148,18 +141,6 @@ static double cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double step_median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof t[0], compare_doubles);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
 /* The classifier's label count when the checkpoint carries a head (its shape must match), else
@@ -228,13 +209,13 @@ static enum ar_status one_step(struct ar_ctx *ctx, struct ar_model *model,
                                const struct ar_batch *batch, int step, double t[3], float *loss)
 {
     struct ar_arena *arena = ar_model_arena(model);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     enum ar_status st = ar_arena_zero_grad(ctx, arena);
     if (st == AR_STATUS_OK) st = ar_model_forward(model, batch, true, (uint64_t)step, loss);
-    double t1 = now_s();
+    double t1 = bench_now_s();
     if (st == AR_STATUS_OK) st = ar_model_backward(model, 1.0f);
     if (st == AR_STATUS_OK) st = ar_ctx_finish(ctx);
-    double t2 = now_s(), sq = 0;
+    double t2 = bench_now_s(), sq = 0;
     if (st == AR_STATUS_OK) st = ar_sum_squares(ctx, arena->total, arena->grad, &sq);
     struct ar_adamw_params hp = ar_adamw_default_params();
     hp.lr = 1e-4f;
@@ -244,7 +225,7 @@ static enum ar_status one_step(struct ar_ctx *ctx, struct ar_model *model,
         st = ar_adamw_update(ctx, &hp, arena->total, arena->param, arena->grad, arena->m, arena->v,
                              arena->decay_mask);
     if (st == AR_STATUS_OK) st = ar_ctx_finish(ctx);
-    double t3 = now_s();
+    double t3 = bench_now_s();
     t[0] = t1 - t0, t[1] = t2 - t1, t[2] = t3 - t2;
     return st;
 }
@@ -258,10 +239,10 @@ static enum ar_status time_steps(struct ar_ctx *ctx, struct ar_model *model,
     if (!t) return AR_STATUS_OUT_OF_MEMORY;
     enum ar_status st = AR_STATUS_OK;
     for (int s = 0; st == AR_STATUS_OK && s < o->warmup + K; s++) {
-        double phase[3], t0 = now_s(), c0 = cpu_s();
+        double phase[3], t0 = bench_now_s(), c0 = cpu_s();
         float loss = NAN;
         st = one_step(ctx, model, batch, s, phase, &loss);
-        double total = now_s() - t0, cpu = cpu_s() - c0;
+        double total = bench_now_s() - t0, cpu = cpu_s() - c0;
         if (s == 0) r->loss_first = loss;
         r->loss_last = loss;
         if (st == AR_STATUS_OK && !isfinite(loss)) {
@@ -274,10 +255,10 @@ static enum ar_status time_steps(struct ar_ctx *ctx, struct ar_model *model,
             t[4 * K + k] = cpu;
     }
     if (st == AR_STATUS_OK) {
-        r->step_s = step_median(t, K);
+        r->step_s = bench_median(t, K);
         for (int p = 0; p < 3; p++)
-            r->phase_s[p] = step_median(t + (p + 1) * K, K);
-        r->cpu_s = step_median(t + 4 * K, K);
+            r->phase_s[p] = bench_median(t + (p + 1) * K, K);
+        r->cpu_s = bench_median(t + 4 * K, K);
     }
     free(t);
     return st;

@@ -39,8 +39,6 @@ struct torch_result {
     double loss_first;
 };
 
-/* Sorts t and returns its median. */
-double step_median(double *t, int n);
 /* /proc/loadavg's three figures (NaN where unavailable). */
 void step_loadavg(double out[3]);
 /* Runs the PyTorch reference unless --no-torch; never fails, *out says what happened. */

@@ -11,8 +11,8 @@
  * Legend: N = B·T rows, C hidden, I intermediate, H heads, D = C/H, R rank, G = 3 (q, k, v).
  */
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench_common.h"
 #include "bench_step.h"
 
 struct product {
@@ -21,13 +21,6 @@ struct product {
     bool ta, tb;
     size_t m, n, k, batch;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The products of one layer with LoRA on the q,k,v group (as with the default targets); returns
  * how many it wrote to p (at most 24). */
@@ -74,7 +67,7 @@ static enum ar_status time_product(struct ar_ctx *ctx, const struct product *p, 
     double t[3];
     enum ar_status st = AR_STATUS_OK;
     for (int r = -1; r < 3 && st == AR_STATUS_OK; r++) { /* one warm-up: CLBlast compiles */
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (p->batch == 1)
             st = ar_gemm(ctx, p->ta, p->tb, p->m, p->n, p->k, 1.0f, a, lda, b, ldb, 0.0f, c, p->n);
         else
@@ -82,9 +75,9 @@ static enum ar_status time_product(struct ar_ctx *ctx, const struct product *p, 
                                          p->m * p->k, b, ldb, p->k * p->n, 0.0f, c, p->n,
                                          p->m * p->n, p->batch);
         if (st == AR_STATUS_OK) st = ar_ctx_finish(ctx);
-        if (r >= 0) t[r] = now_s() - t0;
+        if (r >= 0) t[r] = bench_now_s() - t0;
     }
-    *seconds = st == AR_STATUS_OK ? step_median(t, 3) : 0;
+    *seconds = st == AR_STATUS_OK ? bench_median(t, 3) : 0;
     return st;
 }
 

@@ -26,13 +26,20 @@ int cli_report(struct ar_ctx *ctx, enum ar_status status, const char *what);
 /* Opens a context on the device named by --device (NULL: $ADARANK_DEVICE / default).
  * On failure prints the reason and returns NULL with *exit_code set. */
 struct ar_ctx *cli_open_context(const char *device, int *exit_code);
+/* The same with every context parameter given (e.g. apply_tuning off). */
+struct ar_ctx *cli_open_context_with(const struct ar_ctx_params *params, int *exit_code);
+
+/* Prints s as a JSON string literal: quotes, with '"', '\\' and control characters escaped. */
+void cli_json_string(const char *s);
 
 /* Subcommands: argv[0] is the subcommand's name. */
 int cli_devices(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_tune(int argc, char **argv);
 int cli_train(int argc, char **argv);
+int cli_resume(int argc, char **argv);
 int cli_eval(int argc, char **argv);
+int cli_export(int argc, char **argv);
 int cli_heatmap(int argc, char **argv); /* with cairo only */
 
 /* `bench` sub-benchmarks, dispatched from bench.c (argv[0] is the benchmark's name). */

@@ -27,21 +27,6 @@ static void print_text(const struct ar_device_info *list, int count, int chosen)
         printf("* default device (override with --device N|NAME or ADARANK_DEVICE)\n");
 }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void print_json(const struct ar_device_info *list, int count, int chosen)
 {
     printf("[");
@@ -49,16 +34,16 @@ static void print_json(const struct ar_device_info *list, int count, int chosen)
         const struct ar_device_info *d = &list[i];
         printf("%s\n  {\"index\": %d, \"default\": %s, \"platform\": ", i ? "," : "", d->index,
                i == chosen ? "true" : "false");
-        json_string(d->platform_name);
+        cli_json_string(d->platform_name);
         printf(", \"name\": ");
-        json_string(d->name);
+        cli_json_string(d->name);
         printf(", \"vendor\": ");
-        json_string(d->vendor);
+        cli_json_string(d->vendor);
         printf(", \"type\": \"%s\", \"compute_units\": %u, \"global_mem_bytes\": %llu, "
                "\"max_alloc_bytes\": %llu, \"opencl_c_version\": ",
                ar_device_type_name(d->type), d->compute_units,
                (unsigned long long)d->global_mem_bytes, (unsigned long long)d->max_alloc_bytes);
-        json_string(d->c_version);
+        cli_json_string(d->c_version);
         printf(", \"fp16\": %s, \"fp64\": %s}", d->fp16 ? "true" : "false",
                d->fp64 ? "true" : "false");
     }

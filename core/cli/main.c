@@ -21,7 +21,9 @@ static const struct command commands[] = {
     {"devices", cli_devices, "list OpenCL platforms and devices"},
     {"bench", cli_bench, "measure GEMM and gated-LoRA throughput against references"},
     {"train", cli_train, "fine-tune a checkpoint with LoRA adapters on a data file"},
+    {"resume", cli_resume, "continue a stopped or killed train run from its last checkpoint"},
     {"eval", cli_eval, "evaluate a checkpoint with a trained adapter on a data file"},
+    {"export", cli_export, "export a run's adapter (PEFT) or the base model with it merged"},
     {"tune", cli_tune, "tune CLBlast for a device and store the parameters"},
 #ifdef ADARANK_WITH_CAIRO
     {"heatmap", cli_heatmap, "draw a run's rank heatmap and curves as a PNG"},
@@ -74,8 +76,13 @@ struct ar_ctx *cli_open_context(const char *device, int *exit_code)
 {
     struct ar_ctx_params params = ar_ctx_default_params();
     params.device = device;
+    return cli_open_context_with(&params, exit_code);
+}
+
+struct ar_ctx *cli_open_context_with(const struct ar_ctx_params *params, int *exit_code)
+{
     struct ar_ctx *ctx = NULL;
-    enum ar_status st = ar_ctx_new(&params, &ctx);
+    enum ar_status st = ar_ctx_new(params, &ctx);
     if (st != AR_STATUS_OK) {
         *exit_code = cli_report(ctx, st, "opening the OpenCL device");
         ar_ctx_free(ctx);
@@ -83,6 +90,21 @@ struct ar_ctx *cli_open_context(const char *device, int *exit_code)
     }
     *exit_code = CLI_EXIT_OK;
     return ctx;
+}
+
+void cli_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
 }
 
 int main(int argc, char **argv)

@@ -3,7 +3,8 @@
  * Every key of the config file is an option (--max-length is "max_length"); the precedence is
  * defaults < --config FILE < the other options, and the effective configuration is written to
  * RUN_DIR/config.json. SIGINT/SIGTERM stop the run cleanly: the trainer finishes its current
- * micro-batch, metrics and the adapter are written, and the exit code is 5. */
+ * optimizer step, a checkpoint (for `adarank-cl resume`), metrics and the adapter are written, and
+ * the exit code is 5. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

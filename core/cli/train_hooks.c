@@ -111,22 +111,27 @@ static enum ar_status on_event(void *user, struct ar_trainer *t, const struct ar
     switch (ev->kind) {
     case AR_TRAIN_EVENT_START:
         cli_job_log(job, "training: %d steps, %d examples, batch %d x %d, lr %g (%s)",
-                    s->total_steps, job->train->count, job->cfg->params.batch_size,
+                    s->total_steps, job->stage_examples ? job->stage_examples : job->train->count,
+                    job->cfg->params.batch_size,
                     job->cfg->params.grad_accum, job->cfg->params.lr,
                     ar_lr_schedule_name(job->cfg->params.schedule));
-        st = write_ranks(job, 0, true, false);
+        if (!job->ui->resume) /* a resumed stream already has its ranks up to here */
+            st = write_ranks(job, job->step_offset, true, false);
         break;
     case AR_TRAIN_EVENT_STEP: {
-        struct ar_metrics_step m = {s->step,         s->epoch_frac,   ev->loss, s->lr,
-                                    ev->grad_norm,   ev->tokens_per_s, ev->elapsed_s};
+        /* a retraining stage continues the search's step numbering (train_stages.c) */
+        int64_t step = job->step_offset + s->step;
+        struct ar_metrics_step m = {step,          s->epoch_frac,    ev->loss,
+                                    s->lr,         ev->grad_norm,    ev->tokens_per_s,
+                                    job->elapsed_offset + ev->elapsed_s};
         st = ar_metrics_write_step(job->metrics, &m);
         if (st == AR_STATUS_OK)
-            st = write_ranks(job, s->step, true, false);
-        job->ranks_step = s->step;
-        tb_scalar(job, "train/loss", s->step, ev->loss);
-        tb_scalar(job, "train/lr", s->step, s->lr);
-        tb_scalar(job, "train/grad_norm", s->step, ev->grad_norm);
-        tb_scalar(job, "train/tokens_per_s", s->step, ev->tokens_per_s);
+            st = write_ranks(job, step, true, false);
+        job->ranks_step = (int)step;
+        tb_scalar(job, "train/loss", step, ev->loss);
+        tb_scalar(job, "train/lr", step, s->lr);
+        tb_scalar(job, "train/grad_norm", step, ev->grad_norm);
+        tb_scalar(job, "train/tokens_per_s", step, ev->tokens_per_s);
         if (job->tb)
             ar_tb_flush(job->tb);
         job->last_loss = ev->loss, job->tokens_per_s = ev->tokens_per_s;
@@ -141,17 +146,18 @@ static enum ar_status on_event(void *user, struct ar_trainer *t, const struct ar
     }
     case AR_TRAIN_EVENT_EVAL: {
         const struct ar_eval_result *r = ev->eval;
-        struct ar_metrics_eval e = {s->step, ev->split, r->loss, r->accuracy, r->macro_f1, r->mcc};
+        int64_t step = job->step_offset + s->step;
+        struct ar_metrics_eval e = {step, ev->split, r->loss, r->accuracy, r->macro_f1, r->mcc};
         st = ar_metrics_write_eval(job->metrics, &e);
-        cli_job_tb_eval(job, s->step, ev->split, r);
-        log_eval(job, s->step, ev->split, r, ev->improved);
+        cli_job_tb_eval(job, step, ev->split, r);
+        log_eval(job, (int)step, ev->split, r, ev->improved);
         break;
     }
     case AR_TRAIN_EVENT_END:
-        job->final_step = s->step;
-        job->elapsed = ev->elapsed_s;
+        job->final_step = job->step_offset + s->step;
+        job->elapsed = job->elapsed_offset + ev->elapsed_s;
         /* the final ranks; a record only when the last step event did not just write one */
-        st = write_ranks(job, s->step, job->ranks_step != s->step, true);
+        st = write_ranks(job, job->final_step, job->ranks_step != job->final_step, true);
         break;
     }
     if (st != AR_STATUS_OK)
@@ -185,6 +191,12 @@ int cli_job_train(struct cli_job *job)
     struct ar_train_params p = job->cfg->params;
     p.pad_id = job->pad_id;
     p.stop = job->stop;
+    struct ar_train_hooks hooks = {.user = job, .on_event = on_event};
+    if (job->ui->tty && !job->ui->quiet)
+        hooks.after_step = progress;
+    int rc = cli_job_search_stage(job, &hooks); /* AutoLoRA, Flexora: search, then a fresh LoRA */
+    if (rc)
+        return rc;
     enum ar_status st = ar_trainer_new(job->ctx, job->model, &p, job->train, job->val,
                                        &job->trainer);
     if (st != AR_STATUS_OK)
@@ -192,11 +204,14 @@ int cli_job_train(struct cli_job *job)
     st = ar_method_attach(job->method, job->trainer); /* the method's hooks run first */
     if (st != AR_STATUS_OK)
         return cli_report(job->ctx, st, "attaching the rank method");
-    struct ar_train_hooks hooks = {.user = job, .on_event = on_event};
-    if (job->ui->tty && !job->ui->quiet)
-        hooks.after_step = progress;
     ar_trainer_add_hooks(job->trainer, &hooks);
+    if ((rc = cli_job_checkpoints(job)))
+        return rc;
     st = ar_trainer_run(job->trainer);
+    if (st == AR_STATUS_INTERRUPTED)
+        cli_job_checkpoint_stop(job);
+    if (st == AR_STATUS_OK && (rc = cli_job_dylora_sweep(job)))
+        return rc;
     if (st == AR_STATUS_OK && job->test) {
         st = ar_evaluate(job->ctx, job->model, job->test, p.eval_batch_size, p.pad_id,
                          &job->test_result, NULL);

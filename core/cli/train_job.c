@@ -181,7 +181,7 @@ static int load_data(struct cli_job *job)
 
 /* ---- model and metrics ------------------------------------------------------------------- */
 
-static int load_model(struct cli_job *job)
+static struct ar_model_options model_options(const struct cli_job *job)
 {
     const struct ar_train_config *c = job->cfg;
     struct ar_model_options o = ar_model_default_options();
@@ -197,12 +197,21 @@ static int load_model(struct cli_job *job)
                                                                    : c->params.eval_batch_size;
     o.max_time = job->max_length;
     o.seed = c->params.seed;
+    return o;
+}
+
+static int load_model(struct cli_job *job)
+{
+    const struct ar_train_config *c = job->cfg;
+    struct ar_model_options o = model_options(job);
     enum ar_status st = ar_model_load(job->ctx, c->model, &o, &job->model);
     if (st != AR_STATUS_OK)
         return cli_report(job->ctx, st, "loading the model");
     enum ar_method_kind kind = AR_METHOD_LORA;
     ar_method_kind_parse(c->method, &kind); /* checked with the config */
-    struct ar_method_params mp = ar_method_default_params(kind);
+    struct ar_method_params mp = c->method_params; /* the config's method keys */
+    mp.kind = kind;
+    mp.lora.ranks = NULL;
     st = ar_method_new(job->ctx, job->model, &mp, c->params.seed, &job->method);
     if (st != AR_STATUS_OK)
         return cli_report(job->ctx, st, "setting up the rank method");
@@ -210,6 +219,30 @@ static int load_model(struct cli_job *job)
     size_t trainable = ar_arena_layout_total(ar_model_arena(job->model)->layout);
     cli_job_log(job, "model %s: %d adapted modules, %zu trainable floats (arena), %d classes",
                 c->model, n, trainable, o.num_labels);
+    return CLI_EXIT_OK;
+}
+
+/* The retraining stage of AutoLoRA and Flexora (METHODS.md §2.4, §4.2): the searched model and
+ * method are dropped and the checkpoint is loaded again, so the adapter starts fresh (A from the
+ * seed, B = 0), as plain LoRA with the found rank pattern. */
+int cli_job_reload_lora(struct cli_job *job, const int *ranks, bool scale_by_rank)
+{
+    ar_trainer_free(job->trainer);
+    job->trainer = NULL;
+    ar_method_free(job->method);
+    job->method = NULL;
+    ar_model_free(job->model);
+    job->model = NULL;
+    struct ar_model_options o = model_options(job);
+    enum ar_status st = ar_model_load(job->ctx, job->cfg->model, &o, &job->model);
+    if (st != AR_STATUS_OK)
+        return cli_report(job->ctx, st, "loading the model for the retraining");
+    struct ar_method_params mp = ar_method_default_params(AR_METHOD_LORA);
+    mp.lora.ranks = ranks;
+    mp.lora.scale_by_rank = scale_by_rank;
+    st = ar_method_new(job->ctx, job->model, &mp, job->cfg->params.seed, &job->method);
+    if (st != AR_STATUS_OK)
+        return cli_report(job->ctx, st, "setting up the retraining's LoRA");
     return CLI_EXIT_OK;
 }
 
@@ -228,6 +261,7 @@ static int open_metrics(struct cli_job *job)
     info.model = job->cfg->model;
     info.device = ar_ctx_device(job->ctx)->name;
     info.config_json = job->config_json;
+    info.resumed = job->ui->resume; /* appends after the part cli_job_resume_prepare kept */
     info.modules = mods;
     info.n_modules = n;
     info.n_layers = ar_model_config(job->model)->num_layers;
@@ -269,19 +303,33 @@ static int write_config(struct cli_job *job)
     return CLI_EXIT_OK;
 }
 
+/* `resume`: the run folder and its config.json are the train command's; only the one-line copy
+ * for metrics.jsonl is made. */
+static int resume_config(struct cli_job *job, char *err, size_t err_size)
+{
+    job->config_json = ar_train_config_to_json(job->cfg, false);
+    snprintf(err, err_size, "out of memory");
+    return job->config_json ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
 /* ---- the whole job -------------------------------------------------------------------------- */
 
 static int run_job(struct cli_job *job)
 {
     struct ar_train_config *c = job->cfg;
     char err[4096], path[4096];
-    int rc = prepare_run_dir(c->out, err, sizeof err);
+    int rc = job->ui->resume ? resume_config(job, err, sizeof err)
+                             : prepare_run_dir(c->out, err, sizeof err);
     if (rc) {
         fprintf(stderr, "adarank-cl: train: %s\n", err);
         return rc;
     }
-    if ((rc = write_config(job)))
-        return rc;
+    if (!job->ui->resume) {
+        cli_config_absolute_paths(c); /* config.json must mean the same files to `resume` */
+        ar_checkpoint_remove_all(c->out); /* a reused run folder: not this run's checkpoints */
+        if ((rc = write_config(job)))
+            return rc;
+    }
     snprintf(path, sizeof path, "%s/config.json", c->model);
     enum ar_status st = ar_model_config_load(path, &job->model_cfg, err, sizeof err);
     if (st != AR_STATUS_OK) {
@@ -306,7 +354,8 @@ static int run_job(struct cli_job *job)
     if (!(job->ctx = cli_open_context(c->device, &rc)))
         return rc;
     cli_job_log(job, "device: %s", ar_ctx_device(job->ctx)->name);
-    if ((rc = load_model(job)) || (rc = open_metrics(job)))
+    if ((rc = load_model(job)) || (job->ui->resume && (rc = cli_job_resume_prepare(job))) ||
+        (rc = open_metrics(job)))
         return rc;
     return cli_job_train(job);
 }
@@ -333,6 +382,8 @@ int cli_train_job(struct ar_train_config *cfg, const struct cli_train_ui *ui,
     }
     ar_tb_writer_close(job.tb);
     free(job.final_ranks);
+    free(job.search_ranks);
+    free(job.state_json);
     ar_trainer_free(job.trainer);
     ar_method_free(job.method);
     ar_model_free(job.model);

@@ -12,6 +12,7 @@ struct cli_train_ui {
     bool quiet; /* plain log lines, no progress line */
     bool json;  /* a JSON summary on stdout at the end */
     bool tty;   /* stderr is a terminal: a live progress line */
+    bool resume; /* `resume`: continue the run in cfg->out from its newest checkpoint (resume.c) */
 };
 
 struct cli_job {
@@ -38,6 +39,17 @@ struct cli_job {
     double elapsed;
     int *final_ranks;
     char end_message[512];
+    /* AutoLoRA / Flexora: the search stage's results, and where the retraining's steps start in
+     * metrics.jsonl (its steps continue the search's numbering, so a heatmap shows both) */
+    int64_t step_offset;
+    double elapsed_offset; /* seconds the search stage took */
+    int search_steps;
+    int stage_examples; /* the search stage's training examples (0 outside it) */
+    int *search_ranks;
+    char *state_json; /* the adapter sidecar's method state (adarank_state.json), or NULL */
+    /* resume (resume.c): the checkpoint the run continues from */
+    char resume_path[4096];
+    int resume_step;
     /* progress line */
     double last_loss, tokens_per_s;
     bool line_open;
@@ -46,6 +58,23 @@ struct cli_job {
 /* Runs the whole job; returns the exit code. */
 int cli_train_job(struct ar_train_config *cfg, const struct cli_train_ui *ui,
                   volatile sig_atomic_t *stop);
+/* Frees the model and method and loads a fresh model with plain LoRA at `ranks` (train_job.c). */
+int cli_job_reload_lora(struct cli_job *job, const int *ranks, bool scale_by_rank);
+/* AutoLoRA / Flexora: the search stage, then cli_job_reload_lora at its ranks (train_stages.c);
+ * does nothing for the other methods. */
+int cli_job_search_stage(struct cli_job *job, const struct ar_train_hooks *hooks);
+/* DyLoRA: evaluation at every rank, RUN_DIR/dylora_ranks.tsv and eval events (train_stages.c). */
+int cli_job_dylora_sweep(struct cli_job *job);
+/* Checkpoints (resume.c). Resuming, before metrics.jsonl is opened: the newest good checkpoint
+ * and metrics.jsonl cut back to its step. */
+int cli_job_resume_prepare(struct cli_job *job);
+/* After the trainer's hooks are added: the periodic checkpoints and, resuming, the load. */
+int cli_job_checkpoints(struct cli_job *job);
+/* After an interrupted run (SIGINT/SIGTERM): a checkpoint of its last whole step. */
+void cli_job_checkpoint_stop(struct cli_job *job);
+/* Makes the config's relative data, model and run paths absolute, so that RUN_DIR/config.json
+ * means the same files wherever `resume` runs from. */
+void cli_config_absolute_paths(struct ar_train_config *c);
 /* Trainer, hooks, the run and the test evaluation (train_hooks.c). */
 int cli_job_train(struct cli_job *job);
 /* The adapter, heatmap.png and the summary, after metrics.jsonl is closed (train_outputs.c);

@@ -72,6 +72,7 @@ static int export_adapter(struct cli_job *job)
         ad.tensors = head, ad.n_tensors = n_head;
         ad.full_target_names = true; /* "output.dense" would also match attention.output.dense */
         ad.method = job->cfg->method;
+        ad.state_json = job->state_json; /* AutoLoRA / Flexora: the search's ranks */
         st = ar_peft_export(dir, &ad, err, sizeof err);
         if (st != AR_STATUS_OK)
             fprintf(stderr, "adarank-cl: train: exporting the adapter: %s\n", err);
@@ -157,6 +158,8 @@ int cli_job_outputs(struct cli_job *job)
         return rc;
     int best_step = -1;
     const struct ar_eval_result *best = ar_trainer_best_eval(job->trainer, &best_step);
+    if (best_step >= 0) /* after a search stage, steps continue its numbering */
+        best_step += (int)job->step_offset;
     const struct ar_eval_result *last = ar_trainer_last_eval(job->trainer);
     if (best->count)
         cli_job_log(job, "validation: best accuracy %.4f at step %d; run folder %s",

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "metrics.h"
 #include "peft.h"
+#include "peft_merge.h"
 #include "tensorboard.h"
 #include "ops.h"
 #include "safetensors.h"
@@ -21,6 +22,7 @@
 #include "dataset.h"
 #include "train.h"
 #include "method.h"
+#include "checkpoint.h"
 
 #ifdef ADARANK_WITH_CAIRO /* set by the build when the library has the charts (cairo) */
 #include "render.h"

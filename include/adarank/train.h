@@ -15,6 +15,7 @@
 #include <signal.h>
 
 #include "dataset.h"
+#include "method_params.h"
 #include "model.h"
 
 #ifdef __cplusplus
@@ -167,6 +168,9 @@ struct ar_train_hooks {
                                      const struct ar_train_state *s);
     enum ar_status (*after_step)(void *user, struct ar_trainer *t, const struct ar_train_state *s);
     enum ar_status (*on_event)(void *user, struct ar_trainer *t, const struct ar_train_event *ev);
+    /* After every optimizer step's events (its log record, its evaluation): the loop's state is
+     * complete here, so a checkpoint taken now resumes exactly (checkpoint.h). */
+    enum ar_status (*step_end)(void *user, struct ar_trainer *t, const struct ar_train_state *s);
 };
 
 #define AR_TRAIN_MAX_HOOKS 8
@@ -181,8 +185,9 @@ void ar_trainer_free(struct ar_trainer *t); /* NULL is fine */
 /* Appends a hook set (called in the order added); the struct is copied. */
 enum ar_status ar_trainer_add_hooks(struct ar_trainer *t, const struct ar_train_hooks *hooks);
 
-/* Runs the loop to the end: OK, AR_STATUS_INTERRUPTED when *params.stop became nonzero (the END
- * event is still sent), or the first failure. */
+/* Runs the loop to the end: OK, AR_STATUS_INTERRUPTED when *params.stop became nonzero (checked
+ * between optimizer steps, so the state is that of a whole step; the END event is still sent), or
+ * the first failure. */
 enum ar_status ar_trainer_run(struct ar_trainer *t);
 
 struct ar_ctx *ar_trainer_ctx(struct ar_trainer *t);
@@ -193,6 +198,30 @@ int ar_trainer_total_steps(const struct ar_trainer *t);
 const struct ar_eval_result *ar_trainer_last_eval(const struct ar_trainer *t);
 const struct ar_eval_result *ar_trainer_best_eval(const struct ar_trainer *t, int *best_step);
 bool ar_trainer_early_stopped(const struct ar_trainer *t);
+/* The loop's position and bookkeeping between two optimizer steps: what a checkpoint stores
+ * besides the arena (checkpoint.h). Restoring it (before ar_trainer_run) continues at the exact
+ * micro-batch: the epoch order is a function of (seed, epoch) and dropout of micro_step. */
+struct ar_train_progress {
+    int step, total_steps, epoch;
+    int batch_in_epoch; /* micro-batches of this epoch's order already consumed */
+    int micro_step;
+    double lr;
+    double loss_sum;    /* the STEP event accumulators since the last STEP event */
+    int loss_count;
+    uint64_t tokens;
+    double grad_norm;
+    double elapsed_s;   /* of training so far: a resumed run's elapsed times go on from it */
+    struct ar_eval_result last, best;
+    int best_step, evals_without_gain, last_eval_step;
+    bool early_stopped;
+};
+void ar_trainer_get_progress(const struct ar_trainer *t, struct ar_train_progress *out);
+/* Checks that total_steps and the position fit this trainer (AR_STATUS_INVALID_ARGUMENT). */
+enum ar_status ar_trainer_set_progress(struct ar_trainer *t, const struct ar_train_progress *p);
+/* The parameters of the best evaluation kept for restore_best (arena total floats), or an absent
+ * ar_mem when the run does not keep them. */
+struct ar_mem ar_trainer_best_params(const struct ar_trainer *t);
+
 /* For hooks: records "what" as the context's message (ar_ctx_errmsg) and returns status. */
 enum ar_status ar_trainer_fail(struct ar_trainer *t, enum ar_status status, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -222,7 +251,19 @@ struct ar_train_config {
     bool rslora;
     int max_length;
     bool skip_bad_rows;
+    int checkpoint_every; /* optimizer steps between checkpoints in the run folder (0: only on
+                           * SIGINT/SIGTERM) */
     struct ar_train_params params; /* lr, schedule, batch, epochs, seed... (stop is unused) */
+    /* The method's parameters (keys "sora_xi", "adalora_target_rank", ...; kind is set from
+     * `method` when the job starts; lora.ranks is unused). */
+    struct ar_method_params method_params;
+    /* AutoLoRA and Flexora run two stages (METHODS.md §2.4, §4.2): a search on a split of the
+     * training set, then a fresh LoRA retrained at the found ranks on the whole training set.
+     * autolora_search_fraction: search steps as a share of the retraining's steps (Flexora's is
+     * method_params.flexora.search_fraction); flexora_val_fraction: share of the training set
+     * held out as Flexora's search split (AutoLoRA's is method_params.autolora.val_fraction). */
+    double autolora_search_fraction;
+    double flexora_val_fraction;
 };
 
 /* The defaults (LoRA r 8, alpha 16 on query,value; max length 128; validation 10%). */

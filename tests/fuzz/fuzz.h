@@ -29,9 +29,12 @@ const char *ar_fuzz_dir(void);
 const char *ar_fuzz_write(const char *name, const void *data, size_t size);
 
 #ifdef AR_FUZZ_LIBFUZZER
-#define AR_FUZZ_ENTRY(fn)                                                                      \
-    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);                              \
-    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return fn(data, size); }
+#define AR_FUZZ_ENTRY(fn)                                                                          \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);                                  \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)                                   \
+    {                                                                                              \
+        return fn(data, size);                                                                     \
+    }
 #else
 #define AR_FUZZ_ENTRY(fn)
 #endif

@@ -41,7 +41,8 @@ int ar_fuzz_dataset(const uint8_t *data, size_t size)
         struct ar_encoded *enc = NULL;
         (void)ar_dataset_encode(ds, toy_encode, NULL, 16, &enc, err, sizeof err);
         ar_encoded_free(enc);
-        for (int i = 0; i < ds->num_labels; i++) (void)strlen(ds->label_names[i]);
+        for (int i = 0; i < ds->num_labels; i++)
+            (void)strlen(ds->label_names[i]);
     }
     ar_dataset_free(ds);
     return 0;

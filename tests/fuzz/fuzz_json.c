@@ -15,7 +15,8 @@ static void walk(const struct ar__json_node *n, int depth)
     if (n->type == AR__JSON_OBJECT) {
         const char *dup;
         (void)ar__json_has_duplicate_keys(n, &dup);
-        for (size_t k = 0; k < n->count; k++) (void)ar__json_get(n, n->keys[k]);
+        for (size_t k = 0; k < n->count; k++)
+            (void)ar__json_get(n, n->keys[k]);
     }
     if (depth > AR__JSON_MAX_DEPTH + 1) return; /* the parser's limit; guards the walk too */
     for (size_t k = 0; n->type >= AR__JSON_ARRAY && k < n->count; k++)

@@ -32,7 +32,8 @@ int ar_fuzz_metrics(const uint8_t *data, size_t size)
     if (size == 0) return 0;
     const uint8_t *text = data + 1;
     size_t len = size - 1, cut = (size_t)data[0] * len / 255, lines = 0;
-    for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
     const char *path = ar_fuzz_write("metrics.jsonl", text, cut);
     if (!path) return 0;
     struct ar_metrics_reader *r = NULL;

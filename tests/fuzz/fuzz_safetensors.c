@@ -21,7 +21,8 @@ static void write_shard(void)
         "\"y\":{\"dtype\":\"F16\",\"shape\":[1,2],\"data_offsets\":[8,12]}}";
     uint8_t file[8 + sizeof header - 1 + 12];
     uint64_t n = sizeof header - 1;
-    for (int i = 0; i < 8; i++) file[i] = (uint8_t)(n >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        file[i] = (uint8_t)(n >> (8 * i));
     memcpy(file + 8, header, n);
     memset(file + 8 + n, 0x3c, 12);
     (void)ar_fuzz_write("a.safetensors", file, sizeof file);

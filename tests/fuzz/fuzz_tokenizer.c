@@ -12,7 +12,8 @@ static void use(const struct ar_tokenizer *tok, const char *text, size_t len)
     if (ar_tokenizer_encode(tok, text, len, "pair", 4, 64, ids, types, &n, err, sizeof err) ==
         AR_STATUS_OK)
         ar_tokenizer_pad(tok, ids, types, mask, n, 64);
-    for (int i = 0; i < n; i++) (void)ar_tokenizer_token(tok, ids[i]);
+    for (int i = 0; i < n; i++)
+        (void)ar_tokenizer_token(tok, ids[i]);
 }
 
 int ar_fuzz_tokenizer(const uint8_t *data, size_t size)

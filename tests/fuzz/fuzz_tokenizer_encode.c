@@ -22,7 +22,8 @@ static int n_toks = -1;
 
 static void free_toks(void)
 {
-    for (int i = 0; i < n_toks; i++) ar_tokenizer_free(toks[i]);
+    for (int i = 0; i < n_toks; i++)
+        ar_tokenizer_free(toks[i]);
 }
 
 static void load(const char *dir, const char *name)
@@ -60,9 +61,8 @@ int ar_fuzz_tokenizer_encode(const uint8_t *data, size_t size)
     int32_t ids[256], types[256], mask[256];
     int n = 0;
     char err[256];
-    enum ar_status s =
-        ar_tokenizer_encode(tok, text, split, split < len ? text + split : NULL, len - split,
-                            max_len, ids, types, &n, err, sizeof err);
+    enum ar_status s = ar_tokenizer_encode(tok, text, split, split < len ? text + split : NULL,
+                                           len - split, max_len, ids, types, &n, err, sizeof err);
     if (s == AR_STATUS_OK) {
         if (n < 0 || n > max_len) __builtin_trap(); /* the documented bound */
         ar_tokenizer_pad(tok, ids, types, mask, n, max_len);

@@ -43,6 +43,9 @@ const char *ar_fuzz_write(const char *name, const void *data, size_t size)
     const char *dir = ar_fuzz_dir();
     if (!dir) return NULL;
     snprintf(path, sizeof path, "%s/%s", dir, name);
+    /* A new file each time, not a truncated one: ext4 flushes a file truncated and rewritten
+     * when it is closed (auto_da_alloc), which made each call cost milliseconds. */
+    unlink(path);
     FILE *f = fopen(path, "wb");
     if (!f) return NULL;
     size_t wrote = size ? fwrite(data, 1, size, f) : 0;

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Markdown table of the runs tests/bench/compare_methods.sh leaves in OUT_DIR.
+
+For every run folder METHOD-sSEED with a summary.json (the `train --json` summary): final
+validation accuracy and macro F1, test accuracy, the trainable parameters of the exported adapter
+(LoRA factors at their kept ranks; the classifier head is counted apart) and the wall time.
+DyLoRA adds a row per rank it was evaluated at when dylora_ranks.tsv says a smaller rank is
+best. Python standard library only.
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+LABELS = {
+    "lora8": "LoRA r=8 (uniform)",
+    "lora4": "LoRA r=4 (uniform)",
+    "sora": "SoRA",
+    "adalora": "AdaLoRA (target r=4)",
+    "dylora": "DyLoRA",
+    "autolora": "AutoLoRA (search + retrain)",
+    "flexora": "Flexora (search + retrain)",
+}
+
+
+def safetensors_counts(path):
+    """(lora factor floats, other floats) of an adapter_model.safetensors."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    lora = other = 0
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        count = 1
+        for d in t["shape"]:
+            count *= d
+        if ".lora_A." in name or ".lora_B." in name:
+            lora += count
+        else:
+            other += count
+    return lora, other
+
+
+def fmt(v, digits=4):
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def dylora_rows(run):
+    path = os.path.join(run, "dylora_ranks.tsv")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        head = f.readline().rstrip("\n").split("\t")
+        rows = [dict(zip(head, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out_dir")
+    ap.add_argument("--steps", default="?")
+    a = ap.parse_args()
+    runs = []
+    for name in sorted(os.listdir(a.out_dir)):
+        run = os.path.join(a.out_dir, name)
+        if not os.path.isfile(os.path.join(run, "summary.json")) or "-s" not in name:
+            continue
+        method, seed = name.rsplit("-s", 1)
+        runs.append((list(LABELS).index(method) if method in LABELS else 99, method, seed, run))
+    runs.sort()
+    print(f"| method | seed | validation acc | validation F1 | test acc | LoRA params | head params | ranks (total) | time (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    missing = [m for m in LABELS if not any(r[1] == m for r in runs)]
+    for _, method, seed, run in runs:
+        with open(os.path.join(run, "summary.json")) as f:
+            s = json.load(f)
+        val, test = s.get("validation") or {}, s.get("test") or {}
+        lora, head = safetensors_counts(os.path.join(run, "adapter", "adapter_model.safetensors"))
+        ranks = "–"
+        try:
+            with open(os.path.join(run, "adapter", "adarank_state.json")) as f:
+                st = json.load(f)
+            ranks = str(sum(m["rank"] for m in st.get("modules", [])))
+        except (OSError, ValueError):
+            pass
+        wall = "?"
+        try:
+            with open(os.path.join(run, "wall_s")) as f:
+                wall = f.read().strip()
+        except OSError:
+            pass
+        label = LABELS.get(method, method)
+        if method == "dylora":
+            label += " at r=8"
+        print(f"| {label} | {seed} | {fmt(val.get('accuracy'))} | {fmt(val.get('f1'))} | "
+              f"{fmt(test.get('accuracy'))} | {lora} | {head} | {ranks} | {wall} |")
+        if method == "dylora":
+            rows = dylora_rows(run)
+            if rows:
+                best = max(rows, key=lambda r: (float(r["validation_accuracy"]), -int(r["rank"])))
+                r = int(best["rank"])
+                if r < len(rows):
+                    print(f"| DyLoRA at r={r} (best rank, same adapter) | {seed} | "
+                          f"{fmt(float(best['validation_accuracy']))} | "
+                          f"{fmt(float(best['validation_f1']))} | "
+                          f"{fmt(float(best['test_accuracy'])) if 'test_accuracy' in best else '–'} | "
+                          f"{best['lora_params']} | {head} | – | – |")
+    print()
+    print(f"Steps per run: {a.steps} (search + retraining steps for AutoLoRA and Flexora are "
+          "counted separately: see the notes).")
+    if missing:
+        print(f"Not run or not finished: {', '.join(missing)}.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
