@@ -78,6 +78,7 @@ static enum ar_status template_items(struct ar__tok_loader *L, const struct ar__
     const struct ar__json_node *specials = ar__json_get(n, "special_tokens");
     if (!list || list->type != AR__JSON_ARRAY)
         return ar__tok_fail(L, AR_STATUS_BAD_FORMAT, "post_processor.%s must be an array", which);
+    unsigned seen = 0; /* bit 0: A, bit 1: B */
     for (size_t i = 0; i < list->count; i++) {
         const struct ar__json_node *seq = ar__json_get(list->items[i], "Sequence");
         const struct ar__json_node *sp = ar__json_get(list->items[i], "SpecialToken");
@@ -97,6 +98,13 @@ static enum ar_status template_items(struct ar__tok_loader *L, const struct ar__
                 return ar__tok_fail(L, AR_STATUS_BAD_FORMAT,
                                     "post_processor.%s[%zu]: sequence id \"%s\" is not A or B",
                                     which, i, id);
+            /* Truncation leaves room for each sequence once (ar__tok_truncate): a template
+             * repeating one would write past max_len. */
+            if (seen & (1u << (id[0] == 'B')))
+                return ar__tok_fail(L, AR_STATUS_UNSUPPORTED,
+                                    "post_processor.%s[%zu]: sequence %s appears twice", which, i,
+                                    id);
+            seen |= 1u << (id[0] == 'B');
             ok = tmpl_add(t, id[0] == 'B', (int32_t)type_id, NULL, 0);
         } else {
             const struct ar__json_node *ids = ar__json_get(ar__json_get(specials, id), "ids");

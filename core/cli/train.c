@@ -40,7 +40,11 @@ static void usage(FILE *out)
         for (char *p = opt + 2; *p; p++)
             *p = *p == '_' ? '-' : *p;
         bool flag = ar_train_config_key_is_bool(ar_train_config_key(i, NULL));
-        fprintf(out, "  %-20s %s%s\n", opt, help, flag ? " (flag; or =true/false)" : "");
+        if (strlen(opt) > 20) /* the method keys: help on its own line, aligned */
+            fprintf(out, "  %s\n  %-20s %s%s\n", opt, "", help,
+                    flag ? " (flag; or =true/false)" : "");
+        else
+            fprintf(out, "  %-20s %s%s\n", opt, help, flag ? " (flag; or =true/false)" : "");
     }
     struct ar_train_config d;
     ar_train_config_init(&d);

@@ -7,8 +7,12 @@
 #
 # Environment: ADARANK_CL (the adarank-cl binary; default build/core/cli/adarank-cl),
 # MAX_STEPS (default 100), METHODS (default "lora8 lora4 sora adalora dylora autolora flexora"),
-# TABLE (default OUT_DIR/results.md). Runs already finished in OUT_DIR (summary.json present)
-# are not trained again, so the script can be stopped and started again.
+# TABLE (default OUT_DIR/results.md), EXTRA_OPTIONS (more `train` options for every run, e.g.
+# "--test=" to skip the test file). Runs already finished in OUT_DIR (summary.json present) are
+# not trained again, so the script can be stopped and started again.
+#
+# docs/results.md was made with
+#   MAX_STEPS=40 TABLE=docs/results.md tests/bench/compare_methods.sh runs/compare 0
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$here/runs/compare}
@@ -37,7 +41,7 @@ for seed in $seeds; do
         start=$(date +%s)
         # shellcheck disable=SC2046
         if "$cli" train --config "$here/data/default.json" --out "$run.tmp" --seed "$seed" \
-            --max-steps "$steps" --eval-every 0 --quiet --json $(options "$m") \
+            --max-steps "$steps" --eval-every 0 --quiet --json $(options "$m") ${EXTRA_OPTIONS:-} \
             >"$run.tmp.json" 2>"$run.tmp.log"; then
             end=$(date +%s)
             echo "$((end - start))" >"$run.tmp/wall_s"

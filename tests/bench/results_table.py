@@ -4,8 +4,8 @@
 For every run folder METHOD-sSEED with a summary.json (the `train --json` summary): final
 validation accuracy and macro F1, test accuracy, the trainable parameters of the exported adapter
 (LoRA factors at their kept ranks; the classifier head is counted apart) and the wall time.
-DyLoRA adds a row per rank it was evaluated at when dylora_ranks.tsv says a smaller rank is
-best. Python standard library only.
+DyLoRA adds a row for its best rank below R (dylora_ranks.tsv: the same adapter evaluated at
+every rank). Python standard library only.
 """
 import argparse
 import json
@@ -57,6 +57,36 @@ def dylora_rows(run):
     return rows
 
 
+def print_header(runs, steps):
+    cfg = {}
+    if runs:
+        with open(os.path.join(runs[0][3], "config.json")) as f:
+            cfg = json.load(f)
+    seeds = sorted({r[2] for r in runs}) or ["0"]
+    print("# Rank methods on the default job\n")
+    print("Produced by `tests/bench/compare_methods.sh` (one command; see its header):\n")
+    print("```\nMAX_STEPS=%s TABLE=docs/results.md tests/bench/compare_methods.sh runs/compare %s\n```\n"
+          % (steps, " ".join(seeds)))
+    print(f"Every run is `adarank-cl train --config data/default.json` "
+          f"({os.path.basename(os.path.normpath(cfg.get('model', '?')))}, "
+          f"fine-foods sentiment, validation = {cfg.get('validation_fraction', '?')} of the "
+          "training file, the 1000-row test file) with "
+          f"`--max-steps {steps} --eval-every 0 --seed S --method M`: batch "
+          f"{cfg.get('batch', '?')}, lr {cfg.get('lr', '?')} ({cfg.get('schedule', '?')}), "
+          f"max length {cfg.get('max_length', '?')}, LoRA on {cfg.get('targets', '?')}, "
+          f"r = 8, alpha = 16 (LoRA r=4: alpha 8), each method with its default parameters "
+          f"(`adarank-cl train --help`). Seeds: {', '.join(seeds)}. Scores are those of the "
+          "final step; the test accuracy is of the exported model. \"LoRA params\" counts the "
+          "exported adapter's lora_A/lora_B floats at the kept ranks, \"head params\" the "
+          "classifier saved with it (modules_to_save). Time is wall-clock on the shared 2-core "
+          "CPU machine running PoCL, with other jobs competing, so only a rough guide.\n")
+    print(f"AutoLoRA and Flexora first search for "
+          f"{cfg.get('autolora_search_fraction', 0.5)} x {steps} steps on "
+          f"{100 - 100 * cfg.get('autolora_val_fraction', 0.3):.0f}% of the training split "
+          "(the rest is their search split), then retrain a fresh LoRA at the found ranks for "
+          f"{steps} steps on the whole training split; their time covers both stages.\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
@@ -70,8 +100,10 @@ def main():
         method, seed = name.rsplit("-s", 1)
         runs.append((list(LABELS).index(method) if method in LABELS else 99, method, seed, run))
     runs.sort()
-    print(f"| method | seed | validation acc | validation F1 | test acc | LoRA params | head params | ranks (total) | time (s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print_header(runs, a.steps)
+    print("| method | seed | validation loss | validation acc | validation F1 | test acc | "
+          "LoRA params | head params | ranks (total) | time (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     missing = [m for m in LABELS if not any(r[1] == m for r in runs)]
     for _, method, seed, run in runs:
         with open(os.path.join(run, "summary.json")) as f:
@@ -93,23 +125,28 @@ def main():
             pass
         label = LABELS.get(method, method)
         if method == "dylora":
-            label += " at r=8"
-        print(f"| {label} | {seed} | {fmt(val.get('accuracy'))} | {fmt(val.get('f1'))} | "
+            rows = dylora_rows(run)
+            label += f" at r={max(int(x['rank']) for x in rows) if rows else 8}"
+        print(f"| {label} | {seed} | {fmt(val.get('loss'))} | {fmt(val.get('accuracy'))} | "
+              f"{fmt(val.get('f1'))} | "
               f"{fmt(test.get('accuracy'))} | {lora} | {head} | {ranks} | {wall} |")
         if method == "dylora":
             rows = dylora_rows(run)
             if rows:
-                best = max(rows, key=lambda r: (float(r["validation_accuracy"]), -int(r["rank"])))
-                r = int(best["rank"])
-                if r < len(rows):
-                    print(f"| DyLoRA at r={r} (best rank, same adapter) | {seed} | "
+                # best = highest accuracy, then lowest loss, then the smaller rank
+                smaller = [x for x in rows if int(x["rank"]) < max(int(y["rank"]) for y in rows)]
+                best = max(smaller, key=lambda r: (float(r["validation_accuracy"]),
+                                                   -float(r["validation_loss"]), -int(r["rank"])),
+                           default=None)
+                if best:
+                    r = int(best["rank"])
+                    print(f"| DyLoRA at r={r} (best smaller rank, same adapter) | {seed} | "
+                          f"{fmt(float(best['validation_loss']))} | "
                           f"{fmt(float(best['validation_accuracy']))} | "
                           f"{fmt(float(best['validation_f1']))} | "
                           f"{fmt(float(best['test_accuracy'])) if 'test_accuracy' in best else '–'} | "
                           f"{best['lora_params']} | {head} | – | – |")
     print()
-    print(f"Steps per run: {a.steps} (search + retraining steps for AutoLoRA and Flexora are "
-          "counted separately: see the notes).")
     if missing:
         print(f"Not run or not finished: {', '.join(missing)}.")
 
