@@ -60,7 +60,26 @@ void ar_encoded_free(struct ar_encoded *set)
     free(set->type_ids);
     free(set->labels);
     free(set->lines);
+    free(set->token_labels);
+    for (int i = 0; set->label_names && i < set->num_labels; i++)
+        free(set->label_names[i]);
+    free(set->label_names);
     free(set);
+}
+
+/* A token-classification set's per-token labels and tag names for `s` (tokens of them). */
+static bool copy_token_parts(struct ar_encoded *s, const struct ar_encoded *from, size_t tokens)
+{
+    if (!from->token_labels)
+        return true;
+    s->token_labels = malloc((tokens ? tokens : 1) * sizeof *s->token_labels);
+    s->label_names = calloc((size_t)from->num_labels + 1, sizeof *s->label_names);
+    if (!s->token_labels || !s->label_names)
+        return false;
+    for (int i = 0; i < from->num_labels; i++)
+        if (!(s->label_names[i] = strdup(from->label_names[i])))
+            return false;
+    return true;
 }
 
 /* A set for `count` examples and `tokens` tokens in all. */
@@ -97,6 +116,11 @@ enum ar_status ar_dataset_encode(const struct ar_dataset *ds, ar_encode_fn encod
     *out = NULL;
     if (max_len < 1) {
         snprintf(err, err_size, "max length must be at least 1, not %d", max_len);
+        return AR_STATUS_INVALID_ARGUMENT;
+    }
+    if (ds->columns == AR_DATASET_COLUMNS_TOKENS) {
+        snprintf(err, err_size, "%s: words and tags are encoded with ar_dataset_encode_words",
+                 ds->path);
         return AR_STATUS_INVALID_ARGUMENT;
     }
     /* Every example fits in max_len, so count·max_len bounds the total (+1: the probe below);
@@ -160,15 +184,21 @@ enum ar_status ar_encoded_subset(const struct ar_encoded *set, const int *rows, 
         tokens += (size_t)ar_encoded_length(set, rows[k]);
     }
     struct ar_encoded *s = encoded_new(n, tokens);
-    if (!s)
+    if (s)
+        s->num_labels = set->num_labels;
+    if (!s || !copy_token_parts(s, set, tokens)) {
+        ar_encoded_free(s);
         return AR_STATUS_OUT_OF_MEMORY;
-    s->num_labels = set->num_labels;
+    }
     size_t at = 0;
     for (int k = 0; k < n; k++) {
         int i = rows[k], len = ar_encoded_length(set, i);
         memcpy(s->ids + at, set->ids + set->offsets[i], (size_t)len * sizeof *s->ids);
         memcpy(s->type_ids + at, set->type_ids + set->offsets[i],
                (size_t)len * sizeof *s->type_ids);
+        if (s->token_labels)
+            memcpy(s->token_labels + at, set->token_labels + set->offsets[i],
+                   (size_t)len * sizeof *s->token_labels);
         s->offsets[k] = (int64_t)at;
         s->labels[k] = set->labels[i];
         s->lines[k] = set->lines[i];
@@ -230,6 +260,7 @@ void ar_padded_batch_free(struct ar_padded_batch *b)
     free(b->type_ids);
     free(b->attn_mask);
     free(b->labels);
+    free(b->token_labels);
     memset(b, 0, sizeof *b);
 }
 
@@ -257,6 +288,12 @@ enum ar_status ar_padded_batch_fill(struct ar_padded_batch *b, const struct ar_e
             return AR_STATUS_OUT_OF_MEMORY;
         b->cap_tokens = cells;
     }
+    if (!set->token_labels) {
+        free(b->token_labels);
+        b->token_labels = NULL;
+    } else if (!grow(&b->token_labels, cells)) { /* not kept with cap_tokens: sets alternate */
+        return AR_STATUS_OUT_OF_MEMORY;
+    }
     if ((size_t)n > b->cap_rows) {
         if (!grow(&b->labels, (size_t)n))
             return AR_STATUS_OUT_OF_MEMORY;
@@ -272,6 +309,9 @@ enum ar_status ar_padded_batch_fill(struct ar_padded_batch *b, const struct ar_e
             ids[t] = real ? set->ids[set->offsets[i] + t] : pad_id;
             types[t] = real ? set->type_ids[set->offsets[i] + t] : 0;
             mask[t] = real;
+            if (b->token_labels)
+                b->token_labels[(size_t)k * time + t] =
+                    real ? set->token_labels[set->offsets[i] + t] : AR_IGNORE_LABEL;
         }
         b->labels[k] = set->labels[i];
         b->tokens += (size_t)len;

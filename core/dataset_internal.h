@@ -51,6 +51,7 @@ bool ar__utf8_check(const char *s, size_t n, size_t *bad);
 struct ar__dataset_row {
     size_t text, text_b, label; /* offsets into the string store; AR__DATASET_NONE: absent */
     int line;
+    int words; /* TOKENS rows: words at text and as many tags at label, each NUL-terminated */
 };
 
 struct ar__dataset_builder {
@@ -73,5 +74,32 @@ struct ar__dataset_builder {
 enum ar_status ar__dataset_read_delimited(struct ar__dataset_builder *b, const char *data,
                                           size_t size, char sep, char *err, size_t err_size);
 void ar__dataset_read_jsonl(struct ar__dataset_builder *b, const char *data, size_t size);
+/* The store and the bad-row report of the builder (dataset_read.c). store_put returns the
+ * offset of the copy of s[0..n) (NUL-terminated), AR__DATASET_NONE when out of memory. */
+size_t ar__dataset_store_put(struct ar__dataset_builder *b, const char *s, size_t n);
+void ar__dataset_bad_row(struct ar__dataset_builder *b, int line, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Appends a row (false when out of memory, which is also flagged in b->oom). */
+bool ar__dataset_add_row(struct ar__dataset_builder *b, const struct ar__dataset_row *row);
+
+/* ---- label ids (dataset_load.c) ------------------------------------------------------------ */
+
+/* "0", "17": canonical non-negative decimal integers below 10^9. */
+bool ar__dataset_integer_label(const char *s, long *out);
+/* Copies of n names (NULL when out of memory). */
+char **ar__dataset_dup_names(const char *const *names, int n);
+
+/* ---- token classification rows (dataset_tokens.c) ------------------------------------------ */
+
+/* Validates and stores one JSONL row of the TOKENS column set (words and tags lists). */
+struct ar__json_node;
+void ar__dataset_tokens_row(struct ar__dataset_builder *b, int line,
+                            const struct ar__json_node *obj);
+/* Tag names (given, integers, or the sorted set of every tag) and every row's tag ids. */
+enum ar_status ar__dataset_tokens_labels(struct ar__dataset_builder *b, struct ar_dataset *ds,
+                                         char *err, size_t err_size);
 
 #endif

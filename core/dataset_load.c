@@ -11,8 +11,7 @@
 
 /* ---- label ids ---------------------------------------------------------------------------- */
 
-/* "0", "17": canonical non-negative decimal integers below 10^9. */
-static bool integer_label(const char *s, long *out)
+bool ar__dataset_integer_label(const char *s, long *out)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 9 || (n > 1 && s[0] == '0'))
@@ -29,7 +28,7 @@ static int cmp_str(const void *x, const void *y)
     return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-static char **dup_names(const char *const *names, int n)
+char **ar__dataset_dup_names(const char *const *names, int n)
 {
     char **out = calloc((size_t)(n > 0 ? n : 1), sizeof *out);
     for (int i = 0; out && i < n; i++)
@@ -50,7 +49,7 @@ static enum ar_status derive_names(struct ar__dataset_builder *b, struct ar_data
     int max_line = 0;
     bool ints = true;
     for (int i = 0; i < ds->count && ints; i++) {
-        ints = integer_label(b->store + b->rows[i].label, &v);
+        ints = ar__dataset_integer_label(b->store + b->rows[i].label, &v);
         if (ints && v > max)
             max = v, max_line = b->rows[i].line;
     }
@@ -91,7 +90,7 @@ static enum ar_status derive_names(struct ar__dataset_builder *b, struct ar_data
                  b->name, n, AR_DATASET_MAX_LABELS, b->col_label);
         return AR_STATUS_BAD_FORMAT;
     }
-    ds->label_names = dup_names(sorted, n);
+    ds->label_names = ar__dataset_dup_names(sorted, n);
     free(sorted);
     if (!ds->label_names)
         return AR_STATUS_OUT_OF_MEMORY;
@@ -105,7 +104,7 @@ static enum ar_status assign_labels(struct ar__dataset_builder *b, struct ar_dat
 {
     const struct ar_dataset_params *p = b->p;
     if (p->labels) {
-        if (!(ds->label_names = dup_names(p->labels, p->label_count)))
+        if (!(ds->label_names = ar__dataset_dup_names(p->labels, p->label_count)))
             return AR_STATUS_OUT_OF_MEMORY;
         ds->num_labels = p->label_count;
     } else {
@@ -117,7 +116,7 @@ static enum ar_status assign_labels(struct ar__dataset_builder *b, struct ar_dat
         const char *l = b->store + b->rows[i].label;
         long v;
         int id = -1;
-        if (ds->integer_labels && integer_label(l, &v)) {
+        if (ds->integer_labels && ar__dataset_integer_label(l, &v)) {
             id = (int)v;
         } else if (p->labels) { /* a given list need not be sorted */
             for (int k = 0; k < ds->num_labels && id < 0; k++)
@@ -152,8 +151,8 @@ const char *ar_dataset_format_name(enum ar_dataset_format format)
 const char *ar_dataset_columns_name(enum ar_dataset_columns columns)
 {
     static const char *const names[] = {"auto", "text,label", "text_a,text_b,label",
-                                        "prompt,completion"};
-    return (unsigned)columns < 4 ? names[columns] : "unknown";
+                                        "prompt,completion", "tokens,ner_tags"};
+    return (unsigned)columns < 5 ? names[columns] : "unknown";
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -182,6 +181,7 @@ void ar_dataset_free(struct ar_dataset *ds)
     free(ds->label_names);
     free(ds->examples);
     free(ds->storage);
+    free(ds->tag_storage);
     free(ds->skip_report);
     free(ds->path);
     free(ds);
@@ -204,9 +204,13 @@ static enum ar_status finish(struct ar__dataset_builder *b, struct ar_dataset *d
         e->text_b = r->text_b == AR__DATASET_NONE ? NULL : ds->storage + r->text_b;
         e->label = -1;
         e->line = r->line;
+        e->words = r->words;
     }
     b->store = ds->storage; /* assign_labels reads the label texts from the same store */
-    enum ar_status st = b->col_label ? assign_labels(b, ds, err, err_size) : AR_STATUS_OK;
+    enum ar_status st = b->columns == AR_DATASET_COLUMNS_TOKENS
+                            ? ar__dataset_tokens_labels(b, ds, err, err_size)
+                        : b->col_label ? assign_labels(b, ds, err, err_size)
+                                       : AR_STATUS_OK;
     b->store = NULL;
     if (st == AR_STATUS_OK && b->bad) {
         ds->skipped = b->bad;

@@ -13,7 +13,7 @@
 #include "dataset_internal.h"
 #include "json.h"
 
-static size_t store_put(struct ar__dataset_builder *b, const char *s, size_t n)
+size_t ar__dataset_store_put(struct ar__dataset_builder *b, const char *s, size_t n)
 {
     if (b->store_cap - b->store_len < n + 1) {
         size_t cap = b->store_cap ? b->store_cap : 4096;
@@ -33,12 +33,7 @@ static size_t store_put(struct ar__dataset_builder *b, const char *s, size_t n)
     return at;
 }
 
-#if defined(__GNUC__)
-static void bad_row(struct ar__dataset_builder *b, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-#endif
-
-static void bad_row(struct ar__dataset_builder *b, int line, const char *fmt, ...)
+void ar__dataset_bad_row(struct ar__dataset_builder *b, int line, const char *fmt, ...)
 {
     b->bad++;
     if (b->bad > AR_DATASET_MAX_REPORTED)
@@ -88,9 +83,9 @@ static bool check_text(struct ar__dataset_builder *b, int line, const char *col,
     if (ar__utf8_check(s, n, &at))
         return true;
     if (s[at] == '\0')
-        bad_row(b, line, "column '%s' contains a NUL byte", col);
+        ar__dataset_bad_row(b, line, "column '%s' contains a NUL byte", col);
     else
-        bad_row(b, line, "column '%s' is not valid UTF-8 (byte %zu of the field)", col, at + 1);
+        ar__dataset_bad_row(b, line, "column '%s' is not valid UTF-8 (byte %zu of the field)", col, at + 1);
     return false;
 }
 
@@ -107,29 +102,35 @@ static void add_row(struct ar__dataset_builder *b, int line, const char *a, size
             return;
         trim(&label, &nl);
         if (nl == 0) {
-            bad_row(b, line, "column '%s' is empty", b->col_label);
+            ar__dataset_bad_row(b, line, "column '%s' is empty", b->col_label);
             return;
         }
         if (b->p->labels && !label_known(b->p, label, nl)) {
-            bad_row(b, line, "unknown label \"%.*s\" (not among the %d known classes)",
+            ar__dataset_bad_row(b, line, "unknown label \"%.*s\" (not among the %d known classes)",
                     (int)(nl > 64 ? 64 : nl), label, b->p->label_count);
             return;
         }
     }
+    struct ar__dataset_row r = {.line = line};
+    r.text = ar__dataset_store_put(b, a, na);
+    r.text_b = bb ? ar__dataset_store_put(b, bb, nb) : AR__DATASET_NONE;
+    r.label = b->col_label ? ar__dataset_store_put(b, label, nl) : AR__DATASET_NONE;
+    ar__dataset_add_row(b, &r);
+}
+
+bool ar__dataset_add_row(struct ar__dataset_builder *b, const struct ar__dataset_row *row)
+{
     if (b->nrows == b->cap_rows) {
         int cap = b->cap_rows ? 2 * b->cap_rows : 256;
         struct ar__dataset_row *r = realloc(b->rows, (size_t)cap * sizeof *r);
         if (!r) {
             b->oom = true;
-            return;
+            return false;
         }
         b->rows = r, b->cap_rows = cap;
     }
-    struct ar__dataset_row *r = &b->rows[b->nrows++];
-    r->line = line;
-    r->text = store_put(b, a, na);
-    r->text_b = bb ? store_put(b, bb, nb) : AR__DATASET_NONE;
-    r->label = b->col_label ? store_put(b, label, nl) : AR__DATASET_NONE;
+    b->rows[b->nrows++] = *row;
+    return true;
 }
 
 /* ---- the column set ---------------------------------------------------------------------- */
@@ -150,6 +151,8 @@ static bool choose_columns(struct ar__dataset_builder *b, const char *const *nam
     if (c == AR_DATASET_COLUMNS_AUTO) {
         if (p->text_column)
             c = p->text_b_column ? AR_DATASET_COLUMNS_PAIR : AR_DATASET_COLUMNS_TEXT;
+        else if (has(names, n, "tokens") && has(names, n, "ner_tags"))
+            c = AR_DATASET_COLUMNS_TOKENS;
         else if (has(names, n, "prompt") && has(names, n, "completion"))
             c = AR_DATASET_COLUMNS_PROMPT;
         else if (has(names, n, "text_a") && has(names, n, "text_b"))
@@ -160,12 +163,17 @@ static bool choose_columns(struct ar__dataset_builder *b, const char *const *nam
             return false;
     }
     b->columns = c;
-    static const char *const def_a[] = {"", "text", "text_a", "prompt"};
-    static const char *const def_b[] = {NULL, NULL, "text_b", "completion"};
+    static const char *const def_a[] = {"", "text", "text_a", "prompt", "tokens"};
+    static const char *const def_b[] = {NULL, NULL, "text_b", "completion", NULL};
+    bool tokens = c == AR_DATASET_COLUMNS_TOKENS;
     b->col_a = p->text_column ? p->text_column : def_a[c];
-    b->col_b = c == AR_DATASET_COLUMNS_TEXT ? NULL : p->text_b_column ? p->text_b_column : def_b[c];
-    b->col_label = c == AR_DATASET_COLUMNS_PROMPT ? NULL : p->label_column ? p->label_column
-                                                                            : "label";
+    b->col_b = c == AR_DATASET_COLUMNS_TEXT || tokens ? NULL
+               : p->text_b_column                     ? p->text_b_column
+                                                      : def_b[c];
+    b->col_label = c == AR_DATASET_COLUMNS_PROMPT ? NULL
+                   : p->label_column              ? p->label_column
+                   : tokens                       ? "ner_tags"
+                                                  : "label";
     return true;
 }
 
@@ -180,7 +188,7 @@ static void list_names(char *out, size_t size, const char *const *names, int n)
 }
 
 static const char *const columns_hint =
-    "expected text,label or text_a,text_b,label or prompt,completion";
+    "expected text,label or text_a,text_b,label or prompt,completion or tokens,ner_tags (JSONL)";
 
 /* ---- CSV / TSV ---------------------------------------------------------------------------- */
 
@@ -239,6 +247,14 @@ enum ar_status ar__dataset_read_delimited(struct ar__dataset_builder *b, const c
         st = AR_STATUS_BAD_FORMAT;
         goto done;
     }
+    if (b->columns == AR_DATASET_COLUMNS_TOKENS) {
+        snprintf(err, err_size,
+                 "%s: token classification data (%s, %s) must be JSONL, one list of words and "
+                 "one of tags per row",
+                 b->name, b->col_a, b->col_label);
+        st = AR_STATUS_BAD_FORMAT;
+        goto done;
+    }
     const char *want[3] = {b->col_a, b->col_b, b->col_label};
     int idx[3] = {-1, -1, -1};
     for (int k = 0; k < 3; k++) {
@@ -258,11 +274,11 @@ enum ar_status ar__dataset_read_delimited(struct ar__dataset_builder *b, const c
             break;
         }
         if (res == AR__RECORD_BAD) {
-            bad_row(b, r.rec_line, "%s", msg);
+            ar__dataset_bad_row(b, r.rec_line, "%s", msg);
             continue;
         }
         if (r.nfields != ncols) {
-            bad_row(b, r.rec_line, "expected %d fields (as in the header), found %d", ncols,
+            ar__dataset_bad_row(b, r.rec_line, "expected %d fields (as in the header), found %d", ncols,
                     r.nfields);
             continue;
         }
@@ -296,15 +312,15 @@ static const char *json_text(struct ar__dataset_builder *b, int line, const stru
 {
     const struct ar__json_node *n = ar__json_get(obj, key);
     if (!n) {
-        bad_row(b, line, "no \"%s\" member", key);
+        ar__dataset_bad_row(b, line, "no \"%s\" member", key);
         return NULL;
     }
     if (n->type != AR__JSON_STRING) {
-        bad_row(b, line, "\"%s\" must be a string", key);
+        ar__dataset_bad_row(b, line, "\"%s\" must be a string", key);
         return NULL;
     }
     if (strlen(n->str) != n->len) {
-        bad_row(b, line, "\"%s\" contains a NUL character", key);
+        ar__dataset_bad_row(b, line, "\"%s\" contains a NUL character", key);
         return NULL;
     }
     *len = n->len;
@@ -318,12 +334,12 @@ static void jsonl_row(struct ar__dataset_builder *b, int line, const char *s, si
     if (!doc) {
         /* the parser counts lines inside the text; a JSONL row is one line, so keep the column */
         const char *col = strstr(msg, "column ");
-        bad_row(b, line, "invalid JSON: %s", col ? col : msg);
+        ar__dataset_bad_row(b, line, "invalid JSON: %s", col ? col : msg);
         return;
     }
     const struct ar__json_node *obj = ar__json_root(doc);
     if (obj->type != AR__JSON_OBJECT) {
-        bad_row(b, line, "a row must be a JSON object");
+        ar__dataset_bad_row(b, line, "a row must be a JSON object");
         goto done;
     }
     if (!b->col_a) {
@@ -331,10 +347,14 @@ static void jsonl_row(struct ar__dataset_builder *b, int line, const char *s, si
         if (!choose_columns(b, keys, (int)obj->count)) {
             char list[512];
             list_names(list, sizeof list, keys, (int)obj->count);
-            bad_row(b, line, "no known column set among the members (%s); %s", list,
+            ar__dataset_bad_row(b, line, "no known column set among the members (%s); %s", list,
                     columns_hint);
             goto done;
         }
+    }
+    if (b->columns == AR_DATASET_COLUMNS_TOKENS) { /* lists, not texts: dataset_tokens.c */
+        ar__dataset_tokens_row(b, line, obj);
+        goto done;
     }
     size_t na = 0, nb = 0, nl = 0;
     const char *a = json_text(b, line, obj, b->col_a, &na);
@@ -348,7 +368,7 @@ static void jsonl_row(struct ar__dataset_builder *b, int line, const char *s, si
     if (b->col_label) {
         const struct ar__json_node *l = ar__json_get(obj, b->col_label);
         if (!l) {
-            bad_row(b, line, "no \"%s\" member", b->col_label);
+            ar__dataset_bad_row(b, line, "no \"%s\" member", b->col_label);
             goto done;
         }
         if (l->type == AR__JSON_NUMBER && l->is_int) {
@@ -357,7 +377,7 @@ static void jsonl_row(struct ar__dataset_builder *b, int line, const char *s, si
         } else if (l->type == AR__JSON_STRING && strlen(l->str) == l->len) {
             label = l->str, nl = l->len;
         } else {
-            bad_row(b, line, "\"%s\" must be a string or an integer", b->col_label);
+            ar__dataset_bad_row(b, line, "\"%s\" must be a string or an integer", b->col_label);
             goto done;
         }
     }

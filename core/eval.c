@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "adarank/train.h"
+#include "eval_internal.h"
 #include "internal.h"
 
 /* Sorting by length before batching means batches of similar lengths and little padding; the
@@ -20,8 +21,12 @@ enum ar_status ar_evaluate(struct ar_ctx *ctx, struct ar_model *model, const str
                            int batch_size, int32_t pad_id, struct ar_eval_result *out,
                            int32_t *predictions)
 {
+    if (ar_model_task(model) == AR_TASK_CAUSAL_LM)
+        return ar__evaluate_lm(ctx, model, set, batch_size, pad_id, out);
+    if (ar_model_task(model) == AR_TASK_TOKEN_CLS)
+        return ar__evaluate_tokens(ctx, model, set, batch_size, pad_id, out);
     *out = (struct ar_eval_result){0};
-    out->loss = out->accuracy = out->macro_f1 = out->mcc = NAN;
+    out->loss = out->accuracy = out->macro_f1 = out->mcc = out->perplexity = NAN;
     if (batch_size < 1 || set->count < 1 || set->num_labels < 1)
         return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
                         "evaluate: %d examples, %d classes, batch size %d", set->count,

@@ -271,7 +271,7 @@ enum ar_status ar_method_set_search_data(struct ar_method *m, const struct ar_en
         return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
                         "%s: search examples of %d tokens exceed the model's max_time %d", name,
                         val->max_len, opts->max_time);
-    for (int i = 0; i < val->count; i++)
+    for (int i = 0; !val->token_labels && i < val->count; i++) /* per-token sets: no class */
         if (val->labels[i] < 0 || val->labels[i] >= m->model->num_labels)
             return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
                             "%s: search example from line %d has class %d; the model has %d",
@@ -309,6 +309,7 @@ static enum ar_status next_search_batch(struct ar_method *m, struct ar_batch *ou
     const struct ar_padded_batch *pb = &b->val_batch;
     *out = (struct ar_batch){pb->batch, pb->time, pb->ids, pb->type_ids, pb->attn_mask,
                              pb->labels};
+    out->token_labels = pb->token_labels; /* per-token sets (causal LM), else NULL */
     return AR_STATUS_OK;
 }
 
@@ -353,6 +354,7 @@ enum ar_status ar__bilevel_step(struct ar_method *m, const struct ar_train_state
     const struct ar_padded_batch *pb = s->batch;
     struct ar_batch train = {pb->batch, pb->time, pb->ids, pb->type_ids, pb->attn_mask,
                              pb->labels};
+    train.token_labels = pb->token_labels;
     struct ar_batch val;
     enum ar_status st = next_search_batch(m, &val);
     if (st == AR_STATUS_OK)

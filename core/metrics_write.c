@@ -289,6 +289,8 @@ enum ar_status ar_metrics_write_eval(struct ar_metrics_writer *w, const struct a
     put_num(&b, "accuracy", e->accuracy);
     put_num(&b, "f1", e->f1);
     put_num(&b, "mcc", e->mcc);
+    if (e->perplexity >= 1) /* causal-LM runs only: classification records keep their keys */
+        put_num(&b, "perplexity", e->perplexity);
     return emit(w, &b);
 }
 

@@ -39,10 +39,19 @@ static enum ar_status check_task(struct ar_model *m, const struct ar_model_optio
                         "model: rotary embeddings need an even head size (hidden_size %d / "
                         "num_attention_heads %d)",
                         c->hidden_size, c->num_heads);
+    if (c->arch != AR_ARCH_BERT && o->task == AR_TASK_SEQ_CLS) {
+        if (o->num_labels < 2) /* the head is model_head_last_token.c's "score" */
+            return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                            "model: sequence classification with %s needs num_labels >= 2 (got "
+                            "%d)",
+                            c->model_type, o->num_labels);
+        return AR_STATUS_OK;
+    }
     if (c->arch != AR_ARCH_BERT) {
         if (o->task != AR_TASK_CAUSAL_LM)
             return ar__fail(ctx, AR_STATUS_UNSUPPORTED,
-                            "model: %s supports the causal-LM task only (AR_TASK_CAUSAL_LM)",
+                            "model: %s supports the causal-LM and sequence-classification tasks "
+                            "only",
                             c->model_type);
         /* The LM head is frozen: without adapters nothing would train (empty arena). */
         if (o->rank <= 0 || !o->target_modules || !*o->target_modules)
@@ -52,10 +61,10 @@ static enum ar_status check_task(struct ar_model *m, const struct ar_model_optio
                             c->model_type);
         return AR_STATUS_OK;
     }
-    if (o->task != AR_TASK_SEQ_CLS || o->num_labels < 2)
+    if ((o->task != AR_TASK_SEQ_CLS && o->task != AR_TASK_TOKEN_CLS) || o->num_labels < 2)
         return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
-                        "model: %s needs sequence classification with num_labels >= 2 (got task "
-                        "%d, %d labels)",
+                        "model: %s needs sequence or token classification with num_labels >= 2 "
+                        "(got task %d, %d labels)",
                         c->model_type, (int)o->task, o->num_labels);
     return AR_STATUS_OK;
 }
@@ -195,6 +204,7 @@ static enum ar_status load(struct ar_model *m, const char *dir)
     if (m->cfg.arch == AR_ARCH_LLAMA)
         m->prefix = "model"; /* LlamaForCausalLM's LlamaModel */
     m->causal_lm = m->opts.task == AR_TASK_CAUSAL_LM;
+    m->token_cls = m->opts.task == AR_TASK_TOKEN_CLS && m->cfg.arch == AR_ARCH_BERT;
     if (m->causal_lm)
         m->num_labels = m->cfg.vocab_size;
     if ((st = check_options(m, &m->opts)) != AR_STATUS_OK)
@@ -271,6 +281,11 @@ void ar_model_free(struct ar_model *m)
 const struct ar_model_config *ar_model_config(const struct ar_model *m)
 {
     return &m->cfg;
+}
+
+enum ar_task ar_model_task(const struct ar_model *m)
+{
+    return m->opts.task;
 }
 
 struct ar_arena *ar_model_arena(struct ar_model *m)
@@ -388,9 +403,10 @@ enum ar_status ar_model_hidden_state(struct ar_model *m, float *out)
 
 enum ar_status ar_model_pooled_output(struct ar_model *m, float *out)
 {
-    if (m && m->cfg.arch != AR_ARCH_BERT)
+    if (m && (m->cfg.arch != AR_ARCH_BERT || m->token_cls))
         return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
-                        "model: %s has no pooled output (decoders: ar_model_hidden_state)",
+                        "model: %s has no pooled output (decoders and token classification: "
+                        "ar_model_hidden_state)",
                         m->cfg.model_type);
     return read_last(m, m ? m->pooled : (struct ar_mem){0},
                      m ? (size_t)m->batch * (size_t)m->cfg.hidden_size : 0, out);

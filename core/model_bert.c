@@ -8,6 +8,7 @@
  *   BERT:     pooled = tanh(x[:, 0]·W_poolerᵀ (+LoRA)),  logits = dropout(pooled)·W_clsᵀ + b
  *   RoBERTa:  pooled = tanh(dropout(x[:, 0])·W_denseᵀ + b),  logits = dropout(pooled)·W_outᵀ + b
  *   loss = mean cross-entropy over the rows with a label ≥ 0
+ *   TOKEN_CLS: no pooler; logits = dropout(x)·W_clsᵀ + b on every token (model_head_token.c)
  *
  * The backward walks the same steps in reverse; only the LoRA factors, gates and the head get
  * gradients (accumulated into the arena), so the first layer's input gradient is never formed.
@@ -54,8 +55,11 @@ static enum ar_status upload_batch(struct ar_model *m, const struct ar_batch *b)
         }
     }
     m->counted = 0;
-    for (int i = 0; b->labels && i < B; i++) {
-        labels[i] = b->labels[i];
+    /* TOKEN_CLS: one label per position (row i·T + t), else one per sequence */
+    const int32_t *src = m->token_cls ? b->token_labels : b->labels;
+    int rows = m->token_cls ? N : B;
+    for (int i = 0; src && i < rows; i++) {
+        labels[i] = src[i];
         if (labels[i] >= m->num_labels)
             return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT,
                             "model forward: label %d of row %d is not below num_labels %d",
@@ -68,8 +72,8 @@ static enum ar_status upload_batch(struct ar_model *m, const struct ar_batch *b)
         st = ar_mem_write(m->ctx, m->pos, (const float *)(const void *)pos, (size_t)N);
     if (st == AR_STATUS_OK)
         st = ar_mem_write(m->ctx, m->types, (const float *)(const void *)types, (size_t)N);
-    if (st == AR_STATUS_OK && b->labels)
-        st = ar_mem_write(m->ctx, m->labels, (const float *)(const void *)labels, (size_t)B);
+    if (st == AR_STATUS_OK && src)
+        st = ar_mem_write(m->ctx, m->labels, (const float *)(const void *)labels, (size_t)rows);
     if (st == AR_STATUS_OK)
         st = ar_mem_write(m->ctx, m->key_mask, m->host_mask, (size_t)N);
     return st;
@@ -180,6 +184,10 @@ enum ar_status ar__bert_forward(struct ar_model *m, const struct ar_batch *b, bo
         st = ar_dropout_forward(ctx, (size_t)N * (size_t)C, p, seed, STREAM_EMB, m->a, m->x);
     for (int l = 0; !st && l < m->cfg.num_layers; l++)
         st = layer_forward(m, l, p, seed);
+    if (!st && m->token_cls) { /* model_head_token.c; the loss over B·T rows, as a decoder's */
+        st = ar__token_head_forward(m, p, seed);
+        return !st && b->token_labels ? ar__decoder_loss(m) : st;
+    }
     if (!st)
         st = head_forward(m, p, seed);
     if (!st && b->labels)
@@ -271,10 +279,12 @@ enum ar_status ar__bert_backward(struct ar_model *m, float loss_scale)
 {
     float p = m->training ? m->opts.hidden_dropout : 0.0f;
     uint64_t seed = ar__model_mix(m->opts.seed, m->step);
-    enum ar_status st = ar_cross_entropy_backward(m->ctx, m->batch, m->num_labels, m->probs,
-                                                  m->labels, loss_scale / (float)m->counted,
-                                                  m->dlogits);
-    if (!st)
+    enum ar_status st = m->token_cls /* the token head leaves ∂L/∂x in m->dx itself */
+                            ? ar__token_head_backward(m, loss_scale, p, seed)
+                            : ar_cross_entropy_backward(m->ctx, m->batch, m->num_labels, m->probs,
+                                                        m->labels, loss_scale / (float)m->counted,
+                                                        m->dlogits);
+    if (!st && !m->token_cls)
         st = head_backward(m, p, seed);
     for (int l = m->cfg.num_layers - 1; !st && l >= 0; l--)
         st = layer_backward(m, l, p, seed);

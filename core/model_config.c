@@ -198,6 +198,20 @@ static bool load_llama(struct reader *r, struct ar_model_config *c)
     return ok;
 }
 
+/* Keys every architecture may have: eos_token_id (an id, or a list whose first id is taken, as
+ * Llama 3 writes it) and initializer_range (what a new head is drawn with). */
+static bool get_common(struct reader *r, struct ar_model_config *c)
+{
+    const struct ar__json_node *eos = member(r, "eos_token_id");
+    int64_t v = -1;
+    if (eos && eos->type == AR__JSON_ARRAY)
+        eos = ar__json_at(eos, 0);
+    if (eos && (!ar__json_as_int(eos, &v) || v < 0 || v > INT32_MAX))
+        return bad(r, AR_STATUS_BAD_FORMAT, "eos_token_id", "expected a token id");
+    c->eos_token_id = (int)v;
+    return get_positive(r, "initializer_range", 0.02, &c->initializer_range);
+}
+
 enum ar_status ar_model_config_load(const char *path, struct ar_model_config *out, char *err,
                                     size_t err_size)
 {
@@ -234,6 +248,8 @@ enum ar_status ar_model_config_load(const char *path, struct ar_model_config *ou
             bad(&r, AR_STATUS_UNSUPPORTED, "model_type",
                 "not supported (bert, roberta, xlm-roberta, gpt2, llama)");
     }
+    if (r.status == AR_STATUS_OK)
+        get_common(&r, &c);
     if (r.status == AR_STATUS_OK && c.hidden_size % c.num_heads != 0)
         bad(&r, AR_STATUS_BAD_FORMAT, c.arch == AR_ARCH_GPT2 ? "n_head" : "num_attention_heads",
             "must divide the hidden size");

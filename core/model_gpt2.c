@@ -1,5 +1,7 @@
 /* GPT-2 forward and backward for causal-LM fine-tuning (model.h), as transformers'
- * GPT2LMHeadModel computes it (tests/fixtures/gen_decoders.py runs that class as the reference):
+ * GPT2LMHeadModel computes it (tests/fixtures/gen_decoders.py runs that class as the reference),
+ * and for sequence classification (GPT2ForSequenceClassification: the same blocks, then
+ * model_head_last_token.c's head on ln_f's output instead of the LM head):
  *
  *   x₀ = dropout(wte[ids] + wpe[t])                                        embeddings
  *   per block (pre-LN, Radford et al. 2019 §2.3):
@@ -140,6 +142,8 @@ enum ar_status ar__gpt2_forward(struct ar_model *m, const struct ar_batch *b, bo
     if (!st)
         st = ar_layernorm_forward(ctx, N, C, m->cfg.norm_eps, m->resid, m->ln_f_g, m->ln_f_b, m->x,
                                   m->emb_mean, m->emb_rstd);
+    if (!st && !m->causal_lm) /* sequence classification: the last token's score */
+        return ar__last_token_forward(m, b);
     if (!st) /* logits (N, V) = x (N, C) · wteᵀ, wte (V, C): the tied LM head */
         st = ar_gemm(ctx, false, true, (size_t)N, (size_t)V, (size_t)C, 1.0f, m->x, (size_t)C,
                      m->wte, (size_t)C, 0.0f, m->logits, (size_t)V);
@@ -193,10 +197,16 @@ enum ar_status ar__gpt2_backward(struct ar_model *m, float loss_scale)
     size_t V = (size_t)m->num_labels;
     float p = m->training ? m->opts.hidden_dropout : 0.0f;
     uint64_t seed = ar__model_mix(m->opts.seed, m->step);
-    enum ar_status st = ar_cross_entropy_backward(ctx, (int)N, (int)V, m->probs, m->labels,
-                                                  loss_scale / (float)m->counted, m->dlogits);
-    if (!st) /* dx̂ (N, C) = dlogits (N, V) · wte (V, C); the tied wte itself is frozen */
-        st = ar_gemm(ctx, false, false, N, C, V, 1.0f, m->dlogits, V, m->wte, C, 0.0f, m->da, C);
+    enum ar_status st;
+    if (!m->causal_lm) { /* ∂L/∂ln_f(x) from the sequence-classification head */
+        st = ar__last_token_backward(m, loss_scale, m->da);
+    } else {
+        st = ar_cross_entropy_backward(ctx, (int)N, (int)V, m->probs, m->labels,
+                                       loss_scale / (float)m->counted, m->dlogits);
+        if (!st) /* dx̂ (N, C) = dlogits (N, V) · wte (V, C); the tied wte itself is frozen */
+            st = ar_gemm(ctx, false, false, N, C, V, 1.0f, m->dlogits, V, m->wte, C, 0.0f, m->da,
+                         C);
+    }
     if (!st)
         st = ar_layernorm_backward(ctx, (int)N, (int)C, m->da, m->resid, m->ln_f_g, m->emb_mean,
                                    m->emb_rstd, m->dx, false);

@@ -64,6 +64,8 @@ struct ar_model {
     bool roberta;
     int num_labels;           /* SEQ_CLS: classes; CAUSAL_LM: the vocabulary (logit columns) */
     bool causal_lm;           /* opts.task == AR_TASK_CAUSAL_LM: one loss row per token */
+    bool token_cls;           /* opts.task == AR_TASK_TOKEN_CLS: one loss row per token, no
+                               * pooler, classifier on every token (model_head_token.c) */
 
     /* ---- frozen base: one buffer ---- */
     struct ar_mem base;
@@ -123,10 +125,11 @@ struct ar__model_linear *ar__model_linear_at(struct ar_model *m, int i);
  * *head_loaded tells whether the checkpoint carried a classifier. */
 enum ar_status ar__model_load_weights(struct ar_model *m, const char *dir, bool *head_loaded);
 
-/* Rows of the loss: B for SEQ_CLS, N = B·T for CAUSAL_LM (max_batch × max_time when sizing). */
+/* Rows of the loss: B for SEQ_CLS, N = B·T for CAUSAL_LM and TOKEN_CLS (max_batch × max_time
+ * when sizing). */
 static inline size_t ar__model_loss_rows(const struct ar_model *m, int batch, int time)
 {
-    return m->causal_lm ? (size_t)batch * (size_t)time : (size_t)batch;
+    return m->causal_lm || m->token_cls ? (size_t)batch * (size_t)time : (size_t)batch;
 }
 
 /* ---- model.c: what every architecture's forward and backward share ---- */
@@ -148,10 +151,27 @@ enum ar_status ar__gpt2_forward(struct ar_model *m, const struct ar_batch *b, bo
                                 uint64_t step);
 enum ar_status ar__gpt2_backward(struct ar_model *m, float loss_scale);
 
+/* ---- model_head_last_token.c: decoders' sequence classification ---- */
+/* The arena slice "score.weight" (V, C) at m->head.w_off. */
+enum ar_status ar__last_token_plan(struct ar_model *m);
+/* From the final hidden states m->x: logits (B, V) of each row's last token (the last position
+ * whose attention mask is 1), and the loss when the batch has labels. */
+enum ar_status ar__last_token_forward(struct ar_model *m, const struct ar_batch *b);
+/* The head's backward: score's gradient (+=) and ∂L/∂x (B, T, C) into dx. */
+enum ar_status ar__last_token_backward(struct ar_model *m, float loss_scale, struct ar_mem dx);
+
 /* ---- model_llama.c ---- */
 enum ar_status ar__llama_forward(struct ar_model *m, const struct ar_batch *b, bool training,
                                  uint64_t step);
 enum ar_status ar__llama_backward(struct ar_model *m, float loss_scale);
+
+/* ---- model_head_token.c: TOKEN_CLS's head on every token of the BERT/RoBERTa encoder ---- */
+/* logits (N, V) = dropout(x) · Wᵀ + b, the dropout kept in m->h for backward. */
+enum ar_status ar__token_head_forward(struct ar_model *m, float p, uint64_t seed);
+/* Cross-entropy backward from the uploaded per-token labels, the head's gradients, and
+ * ∂L/∂(last hidden state) into m->dx (N, C). */
+enum ar_status ar__token_head_backward(struct ar_model *m, float loss_scale, float p,
+                                       uint64_t seed);
 
 /* ---- model_bert.c ---- */
 enum ar_status ar__bert_forward(struct ar_model *m, const struct ar_batch *b, bool training,

@@ -1,5 +1,7 @@
 /* Llama forward and backward for causal-LM fine-tuning (model.h), as transformers'
- * LlamaForCausalLM computes it (tests/fixtures/gen_decoders.py runs that class as the reference):
+ * LlamaForCausalLM computes it (tests/fixtures/gen_decoders.py runs that class as the reference),
+ * and for sequence classification (LlamaForSequenceClassification: model_head_last_token.c's head
+ * on the final RMSNorm's output instead of lm_head):
  *
  *   x₀ = embed_tokens[ids]                                       no position table: RoPE
  *   per block (pre-norm, RMSNorm weights only, no biases anywhere):
@@ -88,6 +90,8 @@ enum ar_status ar__llama_forward(struct ar_model *m, const struct ar_batch *b, b
     if (!st)
         st = ar_rmsnorm_forward(ctx, N, C, m->cfg.norm_eps, m->resid, m->ln_f_g, m->x,
                                 m->emb_rstd);
+    if (!st && !m->causal_lm) /* sequence classification: the last token's score */
+        return ar__last_token_forward(m, b);
     if (!st) /* logits (N, V) = x (N, C) · lm_headᵀ, lm_head (V, C) */
         st = ar_gemm(ctx, false, true, (size_t)N, (size_t)V, (size_t)C, 1.0f, m->x, (size_t)C,
                      m->lm_head, (size_t)C, 0.0f, m->logits, (size_t)V);
@@ -136,11 +140,16 @@ enum ar_status ar__llama_backward(struct ar_model *m, float loss_scale)
     struct ar_ctx *ctx = m->ctx;
     size_t N = (size_t)m->batch * (size_t)m->time, C = (size_t)m->cfg.hidden_size;
     size_t V = (size_t)m->num_labels;
-    enum ar_status st = ar_cross_entropy_backward(ctx, (int)N, (int)V, m->probs, m->labels,
-                                                  loss_scale / (float)m->counted, m->dlogits);
-    if (!st) /* dx̂ (N, C) = dlogits (N, V) · lm_head (V, C) */
-        st = ar_gemm(ctx, false, false, N, C, V, 1.0f, m->dlogits, V, m->lm_head, C, 0.0f, m->da,
-                     C);
+    enum ar_status st;
+    if (!m->causal_lm) { /* ∂L/∂norm(x) from the sequence-classification head */
+        st = ar__last_token_backward(m, loss_scale, m->da);
+    } else {
+        st = ar_cross_entropy_backward(ctx, (int)N, (int)V, m->probs, m->labels,
+                                       loss_scale / (float)m->counted, m->dlogits);
+        if (!st) /* dx̂ (N, C) = dlogits (N, V) · lm_head (V, C) */
+            st = ar_gemm(ctx, false, false, N, C, V, 1.0f, m->dlogits, V, m->lm_head, C, 0.0f,
+                         m->da, C);
+    }
     if (!st)
         st = ar_rmsnorm_backward(ctx, (int)N, (int)C, m->da, m->resid, m->ln_f_g, m->emb_rstd,
                                  m->dx, false);

@@ -120,7 +120,7 @@ static size_t base_floats(const struct ar_model *m)
     size_t emb = ((size_t)c->vocab_size + (size_t)c->max_positions + (size_t)c->type_vocab_size) * C +
                  2 * C;
     size_t layer = 4 * C * C + 4 * C + 2 * I * C + I + C + 4 * C;
-    size_t pooler = m->roberta || c->arch != AR_ARCH_BERT ? 0 : C * C + C;
+    size_t pooler = m->roberta || c->arch != AR_ARCH_BERT || m->token_cls ? 0 : C * C + C;
     size_t carves = 7 + 12 * (size_t)c->num_layers; /* each carve is padded to the alignment */
     if (c->arch == AR_ARCH_LLAMA) { /* + KV·D for k|v, the gate|up pair and an untied lm_head */
         size_t kvd = (size_t)c->num_kv_heads * (C / (size_t)c->num_heads);
@@ -364,22 +364,21 @@ static enum ar_status load_head(struct loader *l, bool *loaded)
         {"classifier.dense.bias", C, 0, m->head.dense_b_off},
         {"classifier.out_proj.weight", V, C, m->head.w_off},
         {"classifier.out_proj.bias", V, 0, m->head.b_off}};
-    int n = m->roberta ? 4 : 2;
-    *loaded = ar_safetensors_find(l->st, m->roberta ? roberta[0].name : bert[0].name) != NULL;
+    bool two = m->roberta && !m->token_cls; /* RobertaClassificationHead's two layers */
+    int n = two ? 4 : 2;
+    *loaded = ar_safetensors_find(l->st, two ? roberta[0].name : bert[0].name) != NULL;
     enum ar_status st = AR_STATUS_OK;
     for (int i = 0; *loaded && st == AR_STATUS_OK && i < n; i++) {
-        const char *name = m->roberta ? roberta[i].name : bert[i].name;
+        const char *name = two ? roberta[i].name : bert[i].name;
         const struct ar_st_tensor *t = ar_safetensors_find(l->st, name);
         if (!t)
             return ar__fail(m->ctx, AR_STATUS_BAD_FORMAT,
                             "%s: tensor '%s' is missing (the checkpoint has part of a head)",
                             l->dir, name);
-        int64_t shape[2] = {m->roberta ? roberta[i].d0 : bert[i].d0,
-                            m->roberta ? roberta[i].d1 : bert[i].d1};
+        int64_t shape[2] = {two ? roberta[i].d0 : bert[i].d0, two ? roberta[i].d1 : bert[i].d1};
         st = read_checked(l, t, shape[1] ? 2 : 1, shape);
         if (st == AR_STATUS_OK)
-            st = ar_mem_write(m->ctx,
-                              ar_mem_at(m->arena.param, m->roberta ? roberta[i].off : bert[i].off),
+            st = ar_mem_write(m->ctx, ar_mem_at(m->arena.param, two ? roberta[i].off : bert[i].off),
                               l->host, t->count);
     }
     return st;
@@ -395,7 +394,11 @@ enum ar_status ar__model_load_weights(struct ar_model *m, const char *dir, bool 
     st = ar_mem_alloc(m->ctx, base_floats(m), &m->base);
     if (st == AR_STATUS_OK && m->cfg.arch != AR_ARCH_BERT) {
         st = m->cfg.arch == AR_ARCH_GPT2 ? load_gpt2(&l) : load_llama(&l);
-        *head_loaded = false;
+        /* a sequence-classification checkpoint's head (model_head_last_token.c) */
+        *head_loaded = !m->causal_lm && ar_safetensors_find(l.st, "score.weight");
+        if (st == AR_STATUS_OK && *head_loaded)
+            st = load_into(&l, "score.weight", m->num_labels, m->cfg.hidden_size,
+                           ar_mem_at(m->arena.param, m->head.w_off));
         free(l.host);
         ar_safetensors_free(l.st);
         return st;
@@ -404,7 +407,7 @@ enum ar_status ar__model_load_weights(struct ar_model *m, const char *dir, bool 
         st = load_embeddings(&l);
     for (int i = 0; st == AR_STATUS_OK && i < m->cfg.num_layers; i++)
         st = load_layer(&l, i, &m->layers[i]);
-    if (st == AR_STATUS_OK && !m->roberta)
+    if (st == AR_STATUS_OK && !m->roberta && !m->token_cls)
         st = load_linear(&l, "pooler.dense", 1, m->cfg.hidden_size, m->cfg.hidden_size,
                          &m->pooler);
     if (st == AR_STATUS_OK)

@@ -88,7 +88,9 @@ struct ar__model_linear *ar__model_linear_at(struct ar_model *m, int i)
         struct ar__model_linear *all[] = {&l->qkv, &l->attn_out, &l->inter, &l->out};
         return all[i % per_layer];
     }
-    if (i == m->cfg.num_layers * per_layer && !m->roberta && m->cfg.arch == AR_ARCH_BERT)
+    /* TOKEN_CLS has no pooler (BertModel(add_pooling_layer=False)) */
+    if (i == m->cfg.num_layers * per_layer && !m->roberta && m->cfg.arch == AR_ARCH_BERT &&
+        !m->token_cls)
         return &m->pooler;
     return NULL;
 }
@@ -212,7 +214,9 @@ static enum ar_status plan_head(struct ar_model *m)
     struct ar__model_head *h = &m->head;
     if (m->causal_lm)
         return AR_STATUS_OK; /* the LM head is tied to the frozen embeddings: nothing to train */
-    if (!m->roberta) {
+    if (m->cfg.arch != AR_ARCH_BERT)
+        return ar__last_token_plan(m); /* decoders: "score.weight" (model_head_last_token.c) */
+    if (!m->roberta || m->token_cls) { /* one Linear: BERT's, or any token classifier */
         enum ar_status st = add_slice(m, "classifier.weight", "", v * c, AR_ARENA_DECAY, &h->w_off);
         return st ? st : add_slice(m, "classifier.bias", "", v, 0, &h->b_off);
     }
@@ -329,13 +333,14 @@ static enum ar_status init_linear(struct ar_model *m, struct ar__model_linear *l
     return st;
 }
 
+/* N(0, initializer_range²) (transformers' _init_weights for a new Linear; 0.02 by default). */
 static enum ar_status init_normal(struct ar_model *m, size_t off, size_t n, uint64_t *rng)
 {
     float *w = malloc(n * sizeof *w);
     if (!w)
         return ar__fail(m->ctx, AR_STATUS_OUT_OF_MEMORY, "model: head init");
     for (size_t i = 0; i < n; i++)
-        w[i] = 0.02f * next_normal(rng); /* transformers' initializer_range default */
+        w[i] = m->cfg.initializer_range * next_normal(rng);
     enum ar_status st = ar_mem_write(m->ctx, ar_mem_at(m->arena.param, off), w, n);
     free(w);
     return st;
@@ -361,7 +366,7 @@ enum ar_status ar__model_init_trainable(struct ar_model *m, bool head_loaded)
     }
     if (st == AR_STATUS_OK && !head_loaded && !m->causal_lm) {
         size_t c = (size_t)m->cfg.hidden_size, v = (size_t)m->num_labels;
-        if (m->roberta)
+        if (m->roberta && !m->token_cls)
             st = init_normal(m, m->head.dense_w_off, c * c, &rng);
         if (st == AR_STATUS_OK)
             st = init_normal(m, m->head.w_off, v * c, &rng);

@@ -343,10 +343,15 @@ enum ar_status ar_peft_export(const char *dir, const struct ar_peft_adapter *a, 
     }
     int r = a->r > 0 ? a->r : common_rank(a);
     double alpha = a->lora_alpha > 0 ? a->lora_alpha : choose_alpha(a, r);
-    static const char *const classifier[] = {"classifier"};
+    static const char *const classifier[] = {"classifier"}, *const score[] = {"score"};
     const char *const *save = a->modules_to_save;
     int n_save = a->n_modules_to_save;
-    if (!save && a->task_type && !strcmp(a->task_type, "SEQ_CLS")) save = classifier, n_save = 1;
+    /* GPT2/LlamaForSequenceClassification's head is "score", BERT's and RoBERTa's "classifier" */
+    bool decoder_head = a->n_tensors > 0 && a->tensors && !strncmp(a->tensors[0].name, "score.", 6);
+    bool head_task = a->task_type && (!strcmp(a->task_type, "SEQ_CLS") ||
+                                      !strcmp(a->task_type, "TOKEN_CLS"));
+    if (!save && head_task) /* Bert/RobertaForTokenClassification's head is "classifier" too */
+        save = decoder_head ? score : classifier, n_save = 1;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, AR_PEFT_WEIGHTS_FILE);
     if ((st = write_weights(path, a, err, err_size)) != AR_STATUS_OK) return st;

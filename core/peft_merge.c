@@ -292,9 +292,14 @@ static enum ar_status write_config(struct merge *m, const char *base_dir, const 
     }
     if (k) {
         const struct ar__json_node *mt = ar__json_get(root, "model_type");
-        const char *arch = mt && mt->str && !strcmp(mt->str, "roberta")
-                               ? "RobertaForSequenceClassification"
-                               : "BertForSequenceClassification";
+        const char *task = NULL; /* the adapter's: a TOKEN_CLS head is a token classifier */
+        ar__json_as_string(ar__json_get(ar__json_root(m->cfg), "task_type"), &task);
+        bool tokens = task && !strcmp(task, "TOKEN_CLS");
+        bool roberta = mt && mt->str && !strcmp(mt->str, "roberta");
+        const char *arch = roberta ? (tokens ? "RobertaForTokenClassification"
+                                             : "RobertaForSequenceClassification")
+                                   : (tokens ? "BertForTokenClassification"
+                                             : "BertForSequenceClassification");
         ar__json_put(&b, first ? "\n  \"architectures\": [" : ",\n  \"architectures\": [");
         ar__json_write_string(&b, arch);
         ar__json_put(&b, "],\n  \"id2label\": {");

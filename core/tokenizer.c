@@ -121,6 +121,24 @@ enum ar_status ar_tokenizer_encode(const struct ar_tokenizer *tok, const char *t
     return st;
 }
 
+enum ar_status ar_tokenizer_encode_plain(const struct ar_tokenizer *tok, const char *text,
+                                         size_t len, int max_len, int32_t *ids, int *n_out,
+                                         char *err, size_t err_size)
+{
+    *n_out = 0;
+    if (!ids || (!text && len) || max_len < 0) {
+        snprintf(err, err_size, "ar_tokenizer_encode_plain: max_len %d (or a buffer is NULL)",
+                 max_len);
+        return AR_STATUS_INVALID_ARGUMENT;
+    }
+    struct ar__tok_ids a = {0};
+    enum ar_status st = encode_one(tok, "text", text ? text : "", len, &a, err, err_size);
+    for (size_t i = 0; !st && i < a.len && (int)i < max_len; i++)
+        ids[(*n_out)++] = a.data[i];
+    free(a.data);
+    return st;
+}
+
 /* ---- padding and lookups ---------------------------------------------------------------- */
 
 void ar_tokenizer_pad(const struct ar_tokenizer *tok, int32_t *ids, int32_t *type_ids,

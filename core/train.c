@@ -54,7 +54,8 @@ enum ar_status ar_trainer_fail(struct ar_trainer *t, enum ar_status status, cons
 }
 
 static enum ar_status check_params(struct ar_ctx *ctx, const struct ar_train_params *p,
-                                   const struct ar_encoded *train, const struct ar_encoded *val)
+                                   const struct ar_encoded *train, const struct ar_encoded *val,
+                                   bool lm)
 {
 #define NEED(cond, ...)                                                                            \
     if (!(cond))                                                                                   \
@@ -72,9 +73,14 @@ static enum ar_status check_params(struct ar_ctx *ctx, const struct ar_train_par
     NEED(p->warmup_ratio >= 0 && p->warmup_ratio <= 1,
          "train: warmup_ratio must be in [0, 1], not %g", p->warmup_ratio);
     NEED(train->count >= 1, "train: the training set is empty");
+    if (lm) { /* causal LM: per-token targets instead of classes (ar_dataset_encode_lm) */
+        NEED(train->token_labels && (!val || val->token_labels),
+             "train: a causal LM trains on prompt/completion sets with next-token targets");
+        return AR_STATUS_OK;
+    }
     NEED(train->num_labels >= 2, "train: the training data has %d class(es); need at least 2",
          train->num_labels);
-    for (int i = 0; i < train->count; i++)
+    for (int i = 0; !train->token_labels && i < train->count; i++) /* token sets: per token */
         NEED(train->labels[i] >= 0 && train->labels[i] < train->num_labels,
              "train: example from line %d has no class id", train->lines[i]);
     NEED(!val || val->num_labels == train->num_labels,
@@ -91,7 +97,13 @@ enum ar_status ar_trainer_new(struct ar_ctx *ctx, struct ar_model *model,
 {
     *out = NULL;
     struct ar_train_params p = params ? *params : ar_train_default_params();
-    enum ar_status st = check_params(ctx, &p, train, val);
+    enum ar_status st =
+        check_params(ctx, &p, train, val, ar_model_task(model) == AR_TASK_CAUSAL_LM);
+    if (st == AR_STATUS_OK && ar_model_task(model) == AR_TASK_TOKEN_CLS &&
+        (!train->token_labels || (val && !val->token_labels)))
+        st = ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                      "train: token classification trains on words/tags sets "
+                      "(ar_dataset_encode_words)");
     if (st != AR_STATUS_OK)
         return st;
     struct ar_trainer *t = calloc(1, sizeof *t);
@@ -334,6 +346,7 @@ static enum ar_status accumulate(struct ar_trainer *t, int b, int k)
         const struct ar_padded_batch *pb = &t->batch;
         struct ar_batch batch = {pb->batch, pb->time, pb->ids, pb->type_ids, pb->attn_mask,
                                  pb->labels};
+        batch.token_labels = pb->token_labels; /* per-token sets (causal LM), else NULL */
         float loss = 0;
         st = ar_model_forward(t->model, &batch, true, (uint64_t)t->state.micro_step, &loss);
         if (st != AR_STATUS_OK)

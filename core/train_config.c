@@ -51,6 +51,7 @@ static const struct key keys[] = {
     {"out", K_PATH, C(out), ANY, "run folder"},
     {"device", K_STRING, C(device), ANY, "OpenCL device index or name"},
     {"method", K_STRING, C(method), ANY, "rank method: lora, sora, dylora, adalora, ..."},
+    {"task", K_STRING, C(task), ANY, "seq-cls, causal-lm or token-cls (default: from the data)"},
     {"targets", K_LIST, C(targets), ANY, "LoRA target modules (PEFT names), e.g. query,value"},
     {"rank", K_INT, C(rank), 1, 4096, "LoRA rank r"},
     {"alpha", K_DOUBLE, C(alpha), 1e-12, 1e12, "LoRA alpha (scale alpha/r)"},
@@ -88,6 +89,8 @@ static const struct key keys[] = {
     {"metric", K_METRIC, P(metric), ANY, "what early stopping watches: loss, accuracy, f1, mcc"},
     {"restore_best", K_BOOL, P(restore_best), ANY, "end with the best validated parameters"},
     {"seed", K_SEED, P(seed), ANY, "seed of every random choice"},
+    {"init_adapter", K_PATH, C(init_adapter), ANY,
+     "start from a PEFT adapter (RUN/adapter); its targets, rank, alpha by default"},
     /* the rank methods' parameters (METHODS.md; defaults in ar_method_default_params) */
     {"sora_l1_weight", K_FLOAT, M(sora, ar_sora_params, l1_weight), 0, 1e12,
      "SoRA: weight of the L1 term on the gates"},
@@ -177,6 +180,23 @@ bool ar_train_config_key_is_bool(const char *key)
 {
     const struct key *k = find_key(key);
     return k && k->kind == K_BOOL;
+}
+
+/* ar_train_config.given: one bit per key of the table */
+#define GIVEN_BITS (64 * (sizeof(((struct ar_train_config *)0)->given) / sizeof(uint64_t)))
+_Static_assert(N_KEYS <= GIVEN_BITS, "more keys than bits in ar_train_config.given");
+
+static void mark_given(struct ar_train_config *c, const struct key *k)
+{
+    size_t i = (size_t)(k - keys);
+    c->given[i / 64] |= 1ull << (i % 64);
+}
+
+bool ar_train_config_given(const struct ar_train_config *c, const char *key)
+{
+    const struct key *k = find_key(key);
+    size_t i = k ? (size_t)(k - keys) : 0;
+    return k && (c->given[i / 64] >> (i % 64) & 1);
 }
 
 struct ar_train_params ar_train_default_params(void)
@@ -366,6 +386,7 @@ enum ar_status ar_train_config_set(struct ar_train_config *c, const char *name, 
         snprintf(err, err_size, "unknown key \"%s\"", name);
         return AR_STATUS_NOT_FOUND;
     }
+    mark_given(c, k);
     switch (k->kind) {
     case K_STRING:
     case K_PATH: /* "" unsets, like null in a file: --test "" drops a configured test file */
@@ -546,7 +567,10 @@ enum ar_status ar_train_config_load(struct ar_train_config *c, const char *path,
                      "%s: unknown key \"%s\" (the keys are listed by `adarank-cl train --help`)",
                      path, root->keys[i]);
             st = AR_STATUS_BAD_FORMAT;
-        } else if ((st = set_json(c, k, root->items[i], dir, why, sizeof why)) != AR_STATUS_OK) {
+            break;
+        }
+        mark_given(c, k);
+        if ((st = set_json(c, k, root->items[i], dir, why, sizeof why)) != AR_STATUS_OK) {
             snprintf(err, err_size, "%s: %s", path, why[0] ? why : "out of memory");
             if (st != AR_STATUS_OUT_OF_MEMORY)
                 st = AR_STATUS_BAD_FORMAT;
@@ -639,6 +663,12 @@ enum ar_status ar_train_config_check(const struct ar_train_config *c, char *err,
                  c->method ? c->method : "");
         return AR_STATUS_INVALID_ARGUMENT;
     }
+    if (c->task && strcmp(c->task, "seq-cls") && strcmp(c->task, "causal-lm") &&
+        strcmp(c->task, "token-cls")) {
+        snprintf(err, err_size, "task: \"%s\" is not a task (seq-cls, causal-lm, token-cls)",
+                 c->task);
+        return AR_STATUS_INVALID_ARGUMENT;
+    }
     if (!c->targets || !c->targets[0]) {
         snprintf(err, err_size, "targets: at least one target module is needed");
         return AR_STATUS_INVALID_ARGUMENT;
@@ -657,6 +687,13 @@ enum ar_status ar_train_config_check(const struct ar_train_config *c, char *err,
     if (kind == AR_METHOD_SORA && mp->sora.xi_max < mp->sora.xi) {
         snprintf(err, err_size, "sora_xi_max: %g is below sora_xi %g", mp->sora.xi_max,
                  mp->sora.xi);
+        return AR_STATUS_INVALID_ARGUMENT;
+    }
+    if (c->init_adapter && (kind == AR_METHOD_AUTOLORA || kind == AR_METHOD_FLEXORA)) {
+        snprintf(err, err_size,
+                 "init_adapter: %s retrains a fresh adapter after its search; start from an "
+                 "adapter with lora, sora, dylora or adalora",
+                 c->method);
         return AR_STATUS_INVALID_ARGUMENT;
     }
     if (c->label_count == 1) {

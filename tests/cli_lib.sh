@@ -1,8 +1,21 @@
-# The checks the command-line test scripts share (test_cli_bench.sh, test_cli_bench_step.sh).
-# Source it after setting $tmp (a scratch folder): every command's output goes to $tmp/out.
+# The checks the command-line test scripts share (test_cli_bench.sh, test_cli_bench_step.sh,
+# test_cli_bad_input.sh). Source it, then make the scratch folder $tmp with cli_tmpdir (or set
+# $tmp yourself): every command's output goes to $tmp/out.
 # POSIX sh; counts in $passed and $failed, cli_finish NAME prints them and fails on any failure.
 passed=0
 failed=0
+
+# A shell killed by a signal skips its EXIT trap: Ctrl-C or a test timeout's SIGTERM would leave
+# the scratch folder behind. Turned into an exit, the signal runs the EXIT trap (the cleanup).
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# cli_tmpdir NAME: $tmp becomes a new folder $TMPDIR/adarank-test-NAME-XXXXXX, removed when the
+# script ends however it ends; ADARANK_KEEP_TMP=1 keeps it for debugging.
+cli_tmpdir() {
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank-test-$1-XXXXXX") || exit 1
+    case ${ADARANK_KEEP_TMP:-0} in 0 | '') trap 'rm -rf "$tmp"' EXIT ;; esac
+}
 
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }

@@ -111,8 +111,9 @@ static void bad_input(struct ar_ctx *ctx)
     o.rank = 0;
     expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_INVALID_ARGUMENT, "rank > 0", "frozen", NULL);
     o.rank = 2;
-    o.task = AR_TASK_SEQ_CLS;
-    expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_UNSUPPORTED, "causal-LM", NULL, NULL);
+    o.task = AR_TASK_TOKEN_CLS; /* sequence classification works (test_model_decoder_cls.c) */
+    expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_UNSUPPORTED, "causal-LM",
+                 "sequence-classification", NULL);
     o.task = AR_TASK_CAUSAL_LM;
     o.max_time = 9; /* n_positions is 8 */
     expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_INVALID_ARGUMENT, "max_time 9", NULL, NULL);

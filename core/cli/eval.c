@@ -1,23 +1,15 @@
 /* `adarank-cl eval`: a checkpoint plus an exported PEFT LoRA adapter (RUN_DIR/adapter) on a
  * labelled data file: loss, accuracy, macro F1 and Matthews correlation.
  *
- * The adapter is loaded into the gated engine as plain LoRA: each module's kept rank r_m sits in
- * the first r_m of the model's R = max r_m components (the rest zero), and its PEFT scale
- * alpha_m/r_m is folded into B relative to the engine's one scale, so ΔW = s_m·B·A exactly as PEFT
- * computes it. Class names come from --labels or from the run's config.json next to the adapter,
- * so the ids are those of training. */
-#include <math.h>
+ * The adapter is read and loaded by the library (ar_peft_adapter_read, ar_model_load_adapter):
+ * the model adapts the adapter's modules at R = their largest rank, each module keeps its own rank
+ * and PEFT's scale for it. Class names come from --labels or from the run's config.json next to
+ * the adapter, so the ids are those of training. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../json.h"
 #include "cli.h"
-
-struct adapter_module {
-    char name[256];
-    const struct ar_st_tensor *a, *b; /* (r, in), (out, r) */
-    double scale;
-};
+#include "train_job.h"
 
 struct eval_args {
     const char *model, *adapter, *data, *device, *labels;
@@ -36,128 +28,6 @@ static void usage(FILE *out)
                  "  --batch N            examples per batch (default 64)\n"
                  "  --device D           OpenCL device index or name\n"
                  "  --json               print the metrics as JSON\n");
-}
-
-/* Scale of module `name` as PEFT computes it from adapter_config.json. */
-static double module_scale(const struct ar__json_node *cfg, const char *name, int r)
-{
-    double alpha = 8, rr = r;
-    bool rs = false;
-    ar__json_as_double(ar__json_get(cfg, "lora_alpha"), &alpha);
-    ar__json_as_bool(ar__json_get(cfg, "use_rslora"), &rs);
-    const struct ar__json_node *ap = ar__json_get(cfg, "alpha_pattern");
-    for (size_t i = 0; ap && ap->type == AR__JSON_OBJECT && i < ap->count; i++) {
-        size_t n = strlen(name), k = strlen(ap->keys[i]);
-        if (n >= k && !strcmp(name + n - k, ap->keys[i]) && (n == k || name[n - k - 1] == '.'))
-            ar__json_as_double(ap->items[i], &alpha);
-    }
-    return rs ? alpha / sqrt(rr) : alpha / rr;
-}
-
-/* Finds the adapter's modules: tensors "base_model.model.<name>.lora_A.weight" and lora_B. */
-static int list_modules(const struct ar_safetensors *st, const struct ar__json_node *cfg,
-                        struct adapter_module **out, int *n)
-{
-    static const char prefix[] = "base_model.model.", suffix[] = ".lora_A.weight";
-    size_t count = ar_safetensors_count(st);
-    *out = calloc(count + 1, sizeof **out);
-    *n = 0;
-    if (!*out)
-        return CLI_EXIT_FAILURE;
-    for (size_t i = 0; i < count; i++) {
-        const struct ar_st_tensor *a = ar_safetensors_at(st, i);
-        size_t len = strlen(a->name);
-        if (strncmp(a->name, prefix, sizeof prefix - 1) || len < sizeof prefix + sizeof suffix ||
-            strcmp(a->name + len - (sizeof suffix - 1), suffix))
-            continue;
-        struct adapter_module *m = &(*out)[(*n)++];
-        snprintf(m->name, sizeof m->name, "%.*s", (int)(len - sizeof suffix + 1 - sizeof prefix + 1),
-                 a->name + sizeof prefix - 1);
-        char bname[600];
-        snprintf(bname, sizeof bname, "%s%s.lora_B.weight", prefix, m->name);
-        m->a = a, m->b = ar_safetensors_find(st, bname);
-        if (!m->b || a->ndim != 2 || m->b->ndim != 2 || m->b->shape[1] != a->shape[0]) {
-            fprintf(stderr, "adarank-cl: eval: adapter module %s: lora_B missing or of the "
-                            "wrong shape\n",
-                    m->name);
-            return CLI_EXIT_BAD_INPUT;
-        }
-        m->scale = module_scale(cfg, m->name, (int)a->shape[0]);
-    }
-    if (*n == 0) {
-        fprintf(stderr, "adarank-cl: eval: the adapter has no lora_A/lora_B tensors\n");
-        return CLI_EXIT_BAD_INPUT;
-    }
-    return CLI_EXIT_OK;
-}
-
-/* Writes the adapter's factors and head into the model's parameters. */
-static enum ar_status load_weights(struct ar_ctx *ctx, struct ar_model *model,
-                                   const struct ar_safetensors *st,
-                                   const struct adapter_module *mods, int n, char *err,
-                                   size_t err_size)
-{
-    struct ar_arena *arena = ar_model_arena(model);
-    enum ar_status st_ = AR_STATUS_OK;
-    for (int i = 0; i < ar_model_module_count(model) && st_ == AR_STATUS_OK; i++) {
-        const struct ar_model_module *mm = ar_model_module(model, i);
-        const struct adapter_module *am = NULL;
-        for (int k = 0; k < n && !am; k++)
-            am = !strcmp(mods[k].name, mm->name) ? &mods[k] : NULL;
-        size_t R = (size_t)mm->rank, in = (size_t)mm->in, out = (size_t)mm->out;
-        float *a = calloc(R * in, sizeof *a), *b = calloc(out * R, sizeof *b);
-        if (!a || !b) {
-            free(a), free(b);
-            return AR_STATUS_OUT_OF_MEMORY;
-        }
-        if (am) {
-            size_t r = (size_t)am->a->shape[0];
-            float *ta = malloc(r * in * sizeof *ta), *tb = malloc(out * r * sizeof *tb);
-            st_ = ta && tb && am->a->shape[1] == (int64_t)in && am->b->shape[0] == (int64_t)out
-                      ? AR_STATUS_OK
-                      : AR_STATUS_SHAPE_MISMATCH;
-            if (st_ == AR_STATUS_OK)
-                st_ = ar_safetensors_read_f32(am->a, ta, r * in, err, err_size);
-            if (st_ == AR_STATUS_OK)
-                st_ = ar_safetensors_read_f32(am->b, tb, out * r, err, err_size);
-            if (st_ == AR_STATUS_OK) {
-                memcpy(a, ta, r * in * sizeof *a);
-                double fold = am->scale / mm->scale; /* the engine applies mm->scale */
-                for (size_t o = 0; o < out; o++)
-                    for (size_t j = 0; j < r; j++)
-                        b[o * R + j] = (float)(tb[o * r + j] * fold);
-            } else if (st_ == AR_STATUS_SHAPE_MISMATCH) {
-                snprintf(err, err_size, "adapter module %s does not fit the model's %zux%zu",
-                         am->name, out, in);
-            }
-            free(ta), free(tb);
-        }
-        if (st_ == AR_STATUS_OK)
-            st_ = ar_mem_write(ctx, ar_mem_at(arena->param, mm->a_off), a, R * in);
-        if (st_ == AR_STATUS_OK)
-            st_ = ar_mem_write(ctx, ar_mem_at(arena->param, mm->b_off), b, out * R);
-        free(a), free(b);
-    }
-    for (size_t i = 0; st_ == AR_STATUS_OK && i < ar_arena_layout_count(arena->layout); i++) {
-        const struct ar_arena_slice *s = ar_arena_layout_slice(arena->layout, i);
-        char name[300];
-        snprintf(name, sizeof name, "base_model.model.%s", s->name);
-        const struct ar_st_tensor *t = ar_safetensors_find(st, name);
-        if (!strncmp(s->name, "classifier.", 11) && !t) {
-            snprintf(err, err_size, "the adapter has no %s (the trained head)", name);
-            return AR_STATUS_BAD_FORMAT;
-        }
-        if (!t)
-            continue;
-        float *data = malloc(s->count * sizeof *data);
-        if (!data)
-            return AR_STATUS_OUT_OF_MEMORY;
-        st_ = ar_safetensors_read_f32(t, data, s->count, err, err_size);
-        if (st_ == AR_STATUS_OK)
-            st_ = ar_mem_write(ctx, ar_arena_view(s, arena->param), data, s->count);
-        free(data);
-    }
-    return st_;
 }
 
 /* Class names, max length and column names from the run's config.json next to the adapter. */
@@ -216,34 +86,26 @@ static int parse(int argc, char **argv, struct eval_args *a)
 struct eval_state {
     struct ar_train_config run;
     bool have_run;
-    struct ar__json_doc *cfg;
-    struct ar_safetensors *st;
-    struct adapter_module *mods;
-    int n_mods;
+    struct ar_peft_adapter *adapter;
     struct ar_tokenizer *tok;
     struct ar_dataset *ds;
     struct ar_encoded *set;
     struct ar_ctx *ctx;
     struct ar_model *model;
+    bool lm; /* the adapter's task_type is CAUSAL_LM: prompt/completion data, loss/perplexity */
+    bool tokens; /* TOKEN_CLS: tokens/tags data; token accuracy, entity F1 (eval_tokens.c) */
+    struct ar_model_config cfg;
 };
 
 /* Adapter files, tokenizer and data: everything that needs no device. */
 static int load_inputs(const struct eval_args *a, struct eval_state *s, int max_length)
 {
     char path[4096], err[2048];
-    snprintf(path, sizeof path, "%s/adapter_config.json", a->adapter);
-    if (!(s->cfg = ar__json_parse_file(path, err, sizeof err))) {
+    enum ar_status st = ar_peft_adapter_read(a->adapter, &s->adapter, err, sizeof err);
+    if (st != AR_STATUS_OK) {
         fprintf(stderr, "adarank-cl: eval: %s\n", err);
         return CLI_EXIT_BAD_INPUT;
     }
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", a->adapter);
-    enum ar_status st = ar_safetensors_open(path, &s->st, err, sizeof err);
-    int rc = st == AR_STATUS_OK ? list_modules(s->st, ar__json_root(s->cfg), &s->mods, &s->n_mods)
-                                : CLI_EXIT_BAD_INPUT;
-    if (st != AR_STATUS_OK)
-        fprintf(stderr, "adarank-cl: eval: %s\n", err);
-    if (rc)
-        return rc;
     snprintf(path, sizeof path, "%s/tokenizer.json", a->model);
     if ((st = ar_tokenizer_load(path, &s->tok, err, sizeof err)) != AR_STATUS_OK) {
         fprintf(stderr, "adarank-cl: eval: %s\n", err);
@@ -259,9 +121,21 @@ static int load_inputs(const struct eval_args *a, struct eval_state *s, int max_
     if (s->have_run)
         p.text_column = s->run.text_column, p.text_b_column = s->run.text_b_column,
         p.label_column = s->run.label_column;
+    s->tokens = s->adapter->task_type && !strcmp(s->adapter->task_type, "TOKEN_CLS");
+    if (s->tokens)
+        p.columns = AR_DATASET_COLUMNS_TOKENS;
     st = ar_dataset_read(a->data, &p, &s->ds, err, sizeof err);
     ar_train_config_clear(&labels_cfg);
+    s->lm = s->adapter->task_type && !strcmp(s->adapter->task_type, "CAUSAL_LM");
+    snprintf(path, sizeof path, "%s/config.json", a->model);
     if (st == AR_STATUS_OK)
+        st = ar_model_config_load(path, &s->cfg, err, sizeof err);
+    if (st == AR_STATUS_OK && s->lm) /* prompt + completion + eos (train_task.c) */
+        return cli_encode_lm("eval", s->tok, &s->cfg, s->ds, max_length, &s->set);
+    if (st == AR_STATUS_OK && s->tokens) /* tags on the first sub-token of each word */
+        st = ar_dataset_encode_words(s->ds, ar_dataset_tokenizer_encode_words, s->tok,
+                                     max_length, &s->set, err, sizeof err);
+    else if (st == AR_STATUS_OK)
         st = ar_dataset_encode(s->ds, ar_dataset_tokenizer_encode, s->tok, max_length, &s->set,
                                err, sizeof err);
     if (st != AR_STATUS_OK) {
@@ -273,47 +147,41 @@ static int load_inputs(const struct eval_args *a, struct eval_state *s, int max_
 
 static int load_model(const struct eval_args *a, struct eval_state *s, int max_length)
 {
-    const struct ar_st_tensor *head =
-        ar_safetensors_find(s->st, "base_model.model.classifier.weight");
+    const struct ar_peft_tensor *head = ar_peft_adapter_tensor(s->adapter, "classifier.weight");
     if (!head)
-        head = ar_safetensors_find(s->st, "base_model.model.classifier.out_proj.weight");
-    if (!head || head->ndim != 2) {
-        fprintf(stderr, "adarank-cl: eval: the adapter has no classifier head\n");
+        head = ar_peft_adapter_tensor(s->adapter, "classifier.out_proj.weight");
+    if (!head) /* GPT2/LlamaForSequenceClassification */
+        head = ar_peft_adapter_tensor(s->adapter, "score.weight");
+    if (!s->lm && (!head || head->ndim != 2)) {
+        fprintf(stderr, "adarank-cl: eval: %s: the adapter has no classifier head\n", a->adapter);
         return CLI_EXIT_BAD_INPUT;
     }
-    /* the targets are the adapter's full module paths, so exactly those are adapted */
-    size_t len = 1;
-    int rank = 1;
-    for (int i = 0; i < s->n_mods; i++) {
-        len += strlen(s->mods[i].name) + 1;
-        rank = (int)s->mods[i].a->shape[0] > rank ? (int)s->mods[i].a->shape[0] : rank;
+    char targets[256];
+    if (ar_peft_adapter_targets(s->adapter, targets, sizeof targets) != AR_STATUS_OK) {
+        fprintf(stderr, "adarank-cl: eval: %s: too many module names for the model's targets\n",
+                a->adapter);
+        return CLI_EXIT_BAD_INPUT;
     }
-    char *targets = calloc(len, 1);
-    for (int i = 0; targets && i < s->n_mods; i++)
-        strcat(strcat(targets, i ? "," : ""), s->mods[i].name);
     int rc = CLI_EXIT_OK;
-    if (!(s->ctx = cli_open_context(a->device, &rc))) {
-        free(targets);
+    if (!(s->ctx = cli_open_context(a->device, &rc)))
         return rc;
-    }
     struct ar_model_options o = ar_model_default_options();
-    o.num_labels = (int)head->shape[0];
+    o.task = s->lm ? AR_TASK_CAUSAL_LM : s->tokens ? AR_TASK_TOKEN_CLS : o.task;
+    o.num_labels = s->lm ? 0 : (int)head->shape[0];
     o.target_modules = targets;
-    o.rank = rank;
-    o.lora_alpha = (float)rank; /* engine scale 1: the adapter's scales are folded into B */
+    o.rank = ar_peft_adapter_max_rank(s->adapter);
+    o.lora_alpha = (float)o.rank; /* engine scale 1: the modules' scales go into B */
     o.max_batch = a->batch;
     o.max_time = max_length;
     enum ar_status st = ar_model_load(s->ctx, a->model, &o, &s->model);
-    free(targets);
     if (st != AR_STATUS_OK)
         return cli_report(s->ctx, st, "loading the model");
-    char err[1024];
-    st = load_weights(s->ctx, s->model, s->st, s->mods, s->n_mods, err, sizeof err);
+    st = ar_model_load_adapter(s->model, s->adapter, 0);
     if (st != AR_STATUS_OK) {
-        fprintf(stderr, "adarank-cl: eval: %s: %s\n", a->adapter, err);
+        fprintf(stderr, "adarank-cl: eval: %s: %s\n", a->adapter, ar_ctx_errmsg(s->ctx));
         return cli_exit_for_status(st);
     }
-    if (s->set->num_labels != o.num_labels) {
+    if (!s->lm && s->set->num_labels != o.num_labels) {
         fprintf(stderr, "adarank-cl: eval: the data has %d classes, the adapter's head %d "
                         "(give --labels)\n",
                 s->set->num_labels, o.num_labels);
@@ -331,16 +199,41 @@ int cli_eval(int argc, char **argv)
     struct eval_state s = {0};
     run_defaults(a.adapter, &s.run, &s.have_run);
     int max_length = a.max_length ? a.max_length : s.have_run ? s.run.max_length : 128;
+    char cfg_path[4096], cfg_err[512];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", a.model);
+    if (ar_model_config_load(cfg_path, &s.cfg, cfg_err, sizeof cfg_err) == AR_STATUS_OK &&
+        max_length > s.cfg.max_positions) /* as `train` does: at most the model's positions */
+        max_length = s.cfg.max_positions;
     rc = load_inputs(&a, &s, max_length);
     if (!rc)
         rc = load_model(&a, &s, max_length);
     if (!rc) {
         int32_t pad = ar_tokenizer_pad_id(s.tok);
+        if (pad < 0 && s.cfg.arch != AR_ARCH_BERT) /* decoders pad with eos, as `train` */
+            pad = s.cfg.pad_token_id >= 0 ? s.cfg.pad_token_id : cli_eos_id(s.tok, &s.cfg);
         struct ar_eval_result r;
         enum ar_status st = ar_evaluate(s.ctx, s.model, s.set, a.batch, pad >= 0 ? pad : 0, &r,
                                         NULL);
         if (st != AR_STATUS_OK)
             rc = cli_report(s.ctx, st, "evaluating");
+        else if (s.lm && a.json)
+            printf("{\"count\": %d, \"tokens\": %lld, \"loss\": %.6g, \"perplexity\": %.6g}\n",
+                   r.count, (long long)r.tokens, r.loss, r.perplexity);
+        else if (s.lm)
+            printf("%s: %d examples, %lld completion tokens: loss %.4f  perplexity %.4g\n", a.data,
+                   r.count, (long long)r.tokens, r.loss, r.perplexity);
+        else if (s.tokens && a.json)
+            printf("{\"count\": %d, \"tokens\": %lld, \"loss\": %.6g, \"accuracy\": %.6g, "
+                   "\"f1\": %.6g, \"mcc\": %.6g}\n",
+                   r.count, (long long)r.tokens, r.loss, r.accuracy, r.macro_f1, r.mcc);
+        else if (s.tokens)
+            printf("%s: %d examples, %lld labelled words: loss %.4f  token accuracy %.4f  %s "
+                   "%.4f  mcc %.4f\n",
+                   a.data, r.count, (long long)r.tokens, r.loss, r.accuracy,
+                   ar_tags_are_iob((const char *const *)s.set->label_names, s.set->num_labels)
+                       ? "entity f1"
+                       : "macro f1",
+                   r.macro_f1, r.mcc);
         else if (a.json)
             printf("{\"count\": %d, \"loss\": %.6g, \"accuracy\": %.6g, \"f1\": %.6g, "
                    "\"mcc\": %.6g}\n",
@@ -354,9 +247,7 @@ int cli_eval(int argc, char **argv)
     ar_encoded_free(s.set);
     ar_dataset_free(s.ds);
     ar_tokenizer_free(s.tok);
-    free(s.mods);
-    ar_safetensors_free(s.st);
-    ar__json_free(s.cfg);
+    ar_peft_adapter_free(s.adapter);
     ar_train_config_clear(&s.run);
     return rc;
 }

@@ -6,39 +6,52 @@
  * paths are absolute), by the same job code as `train` (train_job.c); the checkpoint restores the
  * trainer's position, the arena (parameters and Adam's moments) and the method's state, so the
  * loss trajectory continues as if the run had never stopped. metrics.jsonl is first cut back to
- * the checkpoint's step, then a run_start with "resumed": true is appended. */
+ * the checkpoint's step, then a run_start with "resumed": true is appended.
+ *
+ * AutoLoRA and Flexora run two trainers one after the other (train_stages.c): the search, whose
+ * checkpoints go to RUN_DIR/search-checkpoints/, then a retraining of a fresh model, whose
+ * checkpoints go to RUN_DIR itself (both named by the stage's own step). When the retraining
+ * starts, RUN_DIR/stage.json records the search's result (the ranks, the steps) and only then
+ * are the search's checkpoints deleted, so at every moment one of the two says where to go on:
+ *   no stage.json      the search, from its newest checkpoint, then the retraining;
+ *   stage.json         the retraining at the recorded ranks, from its newest checkpoint, or from
+ *                      its start when it wrote none yet (killed between the stages). */
 #define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "train_job.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1; /* SA_RESETHAND: a second Ctrl-C ends the process at once */
-}
-
-/* AutoLoRA and Flexora run a search and then a retraining on a fresh model (train_stages.c): a
- * checkpoint of either stage alone cannot rebuild the other, so they have none yet. */
 static bool two_stage(const struct ar_train_config *c)
 {
     return c->method && (!strcmp(c->method, "autolora") || !strcmp(c->method, "flexora"));
 }
 
+/* Where the checkpoints of the job's current stage go. */
+static void checkpoint_dir(const struct cli_job *job, char *dir, size_t size)
+{
+    snprintf(dir, size, job->stage == 1 ? "%s/" CLI_SEARCH_DIR : "%s", job->cfg->out);
+}
+
 /* ---- the job's checkpoint hooks (declared in train_job.h) ------------------------------------ */
+
+/* The trainer at hand continues a checkpoint (not a stage that starts fresh). */
+static bool resumed(const struct cli_job *job)
+{
+    return job->ui->resume && job->resume_path[0];
+}
 
 static void save(struct cli_job *job, const char *why)
 {
-    char path[4200];
-    enum ar_status st = ar_checkpoint_save(job->trainer, job->method, job->cfg->out, path,
-                                           sizeof path);
+    char path[4200], dir[4200];
+    checkpoint_dir(job, dir, sizeof dir);
+    enum ar_status st = ar_checkpoint_save(job->trainer, job->method, dir, path, sizeof path);
     if (st != AR_STATUS_OK) /* the run goes on; only its resumability suffers */
         cli_job_log(job, "adarank-cl: warning: no checkpoint: %s", ar_ctx_errmsg(job->ctx));
     else if (why)
@@ -59,45 +72,139 @@ static enum ar_status step_end(void *user, struct ar_trainer *t, const struct ar
     return AR_STATUS_OK;
 }
 
+/* The retraining's START event, after its first records (hooks run in the order added): the
+ * search's result becomes durable, then the search's checkpoints go. A kill before the record
+ * resumes the search (its tail runs again, to the same result); after it, the retraining, whose
+ * START records metrics.jsonl already holds. Checkpoints of an earlier try of the retraining
+ * (a record that could not be written) are stale and go first. */
+static enum ar_status stage_started(void *user, struct ar_trainer *t,
+                                    const struct ar_train_event *ev)
+{
+    (void)t;
+    struct cli_job *job = user;
+    if (ev->kind != AR_TRAIN_EVENT_START)
+        return AR_STATUS_OK;
+    ar_checkpoint_remove_all(job->cfg->out);
+    struct cli_stage_record r = {2,
+                                 job->search_steps,
+                                 job->step_offset,
+                                 job->elapsed_offset,
+                                 job->search_ranks,
+                                 ar_model_module_count(job->model)};
+    char err[4400];
+    if (cli_stage_write(job->cfg->out, job->cfg->method, &r, err, sizeof err))
+        cli_stage_remove_search(job->cfg->out);
+    else /* the run goes on; a resume repeats the end of the search */
+        cli_job_log(job, "adarank-cl: warning: no stage record: %s", err);
+    return AR_STATUS_OK;
+}
+
 int cli_job_checkpoints(struct cli_job *job)
 {
-    if (two_stage(job->cfg))
-        return CLI_EXIT_OK;
+    char dir[4200];
+    checkpoint_dir(job, dir, sizeof dir);
+    if (job->stage == 1 && mkdir(dir, 0777) != 0 && errno != EEXIST)
+        cli_job_log(job, "adarank-cl: warning: %s: cannot create: %s", dir, strerror(errno));
     struct ar_train_hooks hooks = {.user = job, .step_end = step_end};
+    if (job->stage == 2 && !resumed(job))
+        hooks.on_event = stage_started;
     enum ar_status st = ar_trainer_add_hooks(job->trainer, &hooks);
-    if (st == AR_STATUS_OK && job->ui->resume)
+    if (st == AR_STATUS_OK && resumed(job))
         st = ar_checkpoint_load(job->trainer, job->method, job->resume_path);
     if (st != AR_STATUS_OK)
         return cli_report(job->ctx, st, "resume");
-    if (job->ui->resume)
-        cli_job_log(job, "resumed from %s at step %d of %d", job->resume_path, job->resume_step,
-                    ar_trainer_total_steps(job->trainer));
+    if (resumed(job))
+        cli_job_log(job, "resumed from %s at step %d of %d%s", job->resume_path, job->resume_step,
+                    ar_trainer_total_steps(job->trainer),
+                    job->stage == 1   ? " of the search"
+                    : job->stage == 2 ? " of the retraining"
+                                      : "");
     return CLI_EXIT_OK;
 }
 
 void cli_job_checkpoint_stop(struct cli_job *job)
 {
-    if (!two_stage(job->cfg))
-        save(job, "interrupted");
+    save(job, "interrupted");
+}
+
+/* ---- where a run continues ------------------------------------------------------------------- */
+
+/* The stage (two-stage methods), the checkpoint and its step in its stage; path "" for a
+ * retraining that wrote no checkpoint yet. Messages on stderr; notes of skipped damaged files
+ * only when `verbose` (the check before the job is silent when it finds a checkpoint). */
+static int find_resume_point(const struct ar_train_config *cfg, bool verbose,
+                             struct cli_stage_record *rec, int *step, char *path, size_t path_size)
+{
+    const char *dir = cfg->out;
+    char ckdir[4200], notes[8192], err[6000];
+    snprintf(ckdir, sizeof ckdir, "%s", dir);
+    *rec = (struct cli_stage_record){0};
+    if (two_stage(cfg)) {
+        enum ar_status st = cli_stage_read(dir, rec, err, sizeof err);
+        if (st != AR_STATUS_OK && st != AR_STATUS_NOT_FOUND) {
+            fprintf(stderr, "adarank-cl: resume: %s\n", err);
+            return cli_exit_for_status(st);
+        }
+        if (st == AR_STATUS_NOT_FOUND)
+            snprintf(ckdir, sizeof ckdir, "%s/" CLI_SEARCH_DIR, dir);
+    }
+    *step = 0;
+    enum ar_status st = ar_checkpoint_find(ckdir, step, path, path_size, notes, sizeof notes);
+    if (notes[0] && (verbose || (st != AR_STATUS_OK && rec->stage != 2)))
+        fprintf(stderr, "adarank-cl: resume: %s", notes);
+    if (st != AR_STATUS_OK && rec->stage == 2) { /* the retraining starts over */
+        *step = 0, path[0] = '\0';
+        return CLI_EXIT_OK;
+    }
+    if (st != AR_STATUS_OK) {
+        fprintf(stderr, "adarank-cl: resume: %s: no good checkpoint (checkpoint-<step>.arck) to "
+                        "resume from\n", ckdir);
+        return CLI_EXIT_BAD_INPUT;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* The retraining's inputs from the stage record, checked against the model. */
+static int adopt_stage(struct cli_job *job, struct cli_stage_record *rec)
+{
+    int n = ar_model_module_count(job->model);
+    if (rec->n_ranks != n) {
+        fprintf(stderr, "adarank-cl: resume: %s/" CLI_STAGE_FILE ": %d ranks for %d adapted "
+                        "modules\n", job->cfg->out, rec->n_ranks, n);
+        free(rec->ranks);
+        return CLI_EXIT_BAD_INPUT;
+    }
+    free(job->search_ranks);
+    job->search_ranks = rec->ranks;
+    job->search_steps = rec->search_steps;
+    job->step_offset = rec->step_offset;
+    job->elapsed_offset = rec->elapsed_offset;
+    job->stage = 2;
+    return CLI_EXIT_OK;
 }
 
 int cli_job_resume_prepare(struct cli_job *job)
 {
-    const char *dir = job->cfg->out;
-    char notes[8192], path[4200], err[4096];
+    struct cli_stage_record rec;
     int step = 0;
-    enum ar_status st = ar_checkpoint_find(dir, &step, job->resume_path,
-                                           sizeof job->resume_path, notes, sizeof notes);
-    if (notes[0])
-        fprintf(stderr, "adarank-cl: resume: %s", notes);
-    if (st != AR_STATUS_OK) {
-        fprintf(stderr, "adarank-cl: resume: %s: no good checkpoint to resume from\n", dir);
-        return CLI_EXIT_BAD_INPUT;
-    }
+    int rc = find_resume_point(job->cfg, true, &rec, &step, job->resume_path,
+                               sizeof job->resume_path);
+    if (!rc && rec.stage == 2)
+        rc = adopt_stage(job, &rec);
+    else if (!rc && two_stage(job->cfg))
+        job->stage = 1;
+    if (rc)
+        return rc;
     job->resume_step = step;
+    if (job->stage == 2 && !job->resume_path[0])
+        cli_job_log(job, "resuming at the start of the retraining (step %lld; the search's ranks "
+                         "are in %s/" CLI_STAGE_FILE ")", (long long)job->step_offset, job->cfg->out);
+    /* metrics.jsonl numbers a retraining's steps after the search's */
     int last_ranks = -1;
-    snprintf(path, sizeof path, "%s/%s", dir, AR_METRICS_FILE);
-    st = ar_checkpoint_trim_metrics(path, step, &last_ranks, err, sizeof err);
+    char path[4200], err[4096];
+    snprintf(path, sizeof path, "%s/%s", job->cfg->out, AR_METRICS_FILE);
+    enum ar_status st = ar_checkpoint_trim_metrics(path, (int)job->step_offset + step,
+                                                   &last_ranks, err, sizeof err);
     if (st != AR_STATUS_OK) {
         fprintf(stderr, "adarank-cl: resume: %s\n", err);
         return cli_exit_for_status(st);
@@ -127,7 +234,9 @@ static void usage(FILE *out)
             "Continues the train run in RUN_DIR from its newest good checkpoint\n"
             "(checkpoint-<step>.arck, written every checkpoint_every steps and on SIGINT/SIGTERM;\n"
             "a damaged newest file falls back to the previous one), with the configuration in\n"
-            "RUN_DIR/config.json, and writes the same outputs as train.\n\n"
+            "RUN_DIR/config.json, and writes the same outputs as train. AutoLoRA and Flexora\n"
+            "runs continue in the stage they were in: the search (its checkpoints are in\n"
+            "RUN_DIR/search-checkpoints/), or the retraining at the ranks in RUN_DIR/stage.json.\n\n"
             "  --quiet              plain log lines instead of a progress line\n"
             "  --json               print a JSON summary on stdout at the end\n\n"
             "Exit codes: 0 done, 2 usage, 3 bad input (no run folder, no good checkpoint),\n"
@@ -151,11 +260,6 @@ static int load_config(const char *dir, struct ar_train_config *cfg)
         st = ar_train_config_check(cfg, err, sizeof err);
     if (st != AR_STATUS_OK) {
         fprintf(stderr, "adarank-cl: resume: %s\n", err);
-        return CLI_EXIT_BAD_INPUT;
-    }
-    if (two_stage(cfg)) {
-        fprintf(stderr, "adarank-cl: resume: %s: method %s runs two stages (search, then "
-                        "retraining), which cannot be resumed yet\n", dir, cfg->method);
         return CLI_EXIT_BAD_INPUT;
     }
     return CLI_EXIT_OK;
@@ -189,25 +293,15 @@ int cli_resume(int argc, char **argv)
     struct ar_train_config cfg;
     ar_train_config_init(&cfg);
     int rc = load_config(dir, &cfg);
+    struct cli_stage_record rec;
     int step;
-    char path[4200], notes[8192];
-    if (!rc && ar_checkpoint_find(dir, &step, path, sizeof path, notes, sizeof notes) !=
-                   AR_STATUS_OK) { /* before the data and the model are loaded */
-        fprintf(stderr, "adarank-cl: resume: %s%s: no good checkpoint (checkpoint-<step>.arck) "
-                        "to resume from\n", notes, dir);
-        rc = CLI_EXIT_BAD_INPUT;
+    char path[4200];
+    if (!rc) { /* before the data and the model are loaded */
+        rc = find_resume_point(&cfg, false, &rec, &step, path, sizeof path);
+        free(rec.ranks);
     }
-    if (!rc) {
-        struct sigaction sa = {0};
-        sa.sa_handler = on_signal;
-        sa.sa_flags = SA_RESETHAND;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        rc = cli_train_job(&cfg, &ui, &stop_requested);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-    }
+    if (!rc)
+        rc = cli_train_job_interruptible(&cfg, &ui);
     ar_train_config_clear(&cfg);
     return rc;
 }

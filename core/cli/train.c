@@ -5,21 +5,12 @@
  * RUN_DIR/config.json. SIGINT/SIGTERM stop the run cleanly: the trainer finishes its current
  * optimizer step, a checkpoint (for `adarank-cl resume`), metrics and the adapter are written, and
  * the exit code is 5. */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "train_job.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1; /* SA_RESETHAND: a second Ctrl-C ends the process at once */
-}
 
 static void usage(FILE *out)
 {
@@ -154,17 +145,8 @@ int cli_train(int argc, char **argv)
             rc = st == AR_STATUS_INVALID_ARGUMENT ? CLI_EXIT_USAGE : cli_exit_for_status(st);
         }
     }
-    if (!rc) {
-        struct sigaction sa = {0};
-        sa.sa_handler = on_signal;
-        sa.sa_flags = SA_RESETHAND;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        rc = cli_train_job(&cfg, &ui, &stop_requested);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-    }
+    if (!rc)
+        rc = cli_train_job_interruptible(&cfg, &ui);
     ar_train_config_clear(&cfg);
     return rc;
 }

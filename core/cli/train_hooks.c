@@ -86,9 +86,9 @@ void cli_job_tb_eval(struct cli_job *job, int64_t step, const char *split,
                      const struct ar_eval_result *r)
 {
     char tag[64];
-    const char *names[] = {"loss", "accuracy", "f1", "mcc"};
-    double values[] = {r->loss, r->accuracy, r->macro_f1, r->mcc};
-    for (int i = 0; i < 4; i++) {
+    const char *names[] = {"loss", "accuracy", "f1", "mcc", "perplexity"};
+    double values[] = {r->loss, r->accuracy, r->macro_f1, r->mcc, r->perplexity};
+    for (int i = 0; i < 5; i++) {
         snprintf(tag, sizeof tag, "%s/%s", split, names[i]);
         tb_scalar(job, tag, step, values[i]);
     }
@@ -99,8 +99,12 @@ void cli_job_tb_eval(struct cli_job *job, int64_t step, const char *split,
 static void log_eval(struct cli_job *job, int step, const char *split,
                      const struct ar_eval_result *r, bool improved)
 {
-    cli_job_log(job, "step %d %s: loss %.4f  accuracy %.4f  f1 %.4f  mcc %.4f%s", step, split,
-                r->loss, r->accuracy, r->macro_f1, r->mcc, improved ? "  (best)" : "");
+    if (r->perplexity >= 1) /* causal LM (NaN otherwise): loss per completion token */
+        cli_job_log(job, "step %d %s: loss %.4f  perplexity %.4g%s", step, split, r->loss,
+                    r->perplexity, improved ? "  (best)" : "");
+    else
+        cli_job_log(job, "step %d %s: loss %.4f  accuracy %.4f  f1 %.4f  mcc %.4f%s", step,
+                    split, r->loss, r->accuracy, r->macro_f1, r->mcc, improved ? "  (best)" : "");
 }
 
 static enum ar_status on_event(void *user, struct ar_trainer *t, const struct ar_train_event *ev)
@@ -148,6 +152,7 @@ static enum ar_status on_event(void *user, struct ar_trainer *t, const struct ar
         const struct ar_eval_result *r = ev->eval;
         int64_t step = job->step_offset + s->step;
         struct ar_metrics_eval e = {step, ev->split, r->loss, r->accuracy, r->macro_f1, r->mcc};
+        e.perplexity = r->perplexity;
         st = ar_metrics_write_eval(job->metrics, &e);
         cli_job_tb_eval(job, step, ev->split, r);
         log_eval(job, (int)step, ev->split, r, ev->improved);
@@ -219,6 +224,7 @@ int cli_job_train(struct cli_job *job)
             const struct ar_eval_result *r = &job->test_result;
             struct ar_metrics_eval e = {job->final_step, "test", r->loss, r->accuracy,
                                         r->macro_f1,     r->mcc};
+            e.perplexity = r->perplexity;
             if (ar_metrics_write_eval(job->metrics, &e) != AR_STATUS_OK)
                 cli_job_log(job, "adarank-cl: warning: %s",
                             ar_metrics_writer_errmsg(job->metrics));

@@ -1,13 +1,12 @@
 /* `adarank-cl train`, the job: run folder, data, model, trainer, metrics, test, outputs.
  *
  * Order matters for the user's time: the cheap checks (run folder, config, tokenizer, every data
- * file with all its bad rows) come before the model is loaded onto the device. */
-#include <dirent.h>
+ * file with all its bad rows) come before the model is loaded onto the device; the run folder is
+ * made only after that, so a start that fails leaves none behind. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "train_job.h"
@@ -16,65 +15,7 @@
 #include "adarank/render.h"
 #endif
 
-/* ---- the run folder ---------------------------------------------------------------------- */
-
-static bool mkdir_p(const char *path, char *err, size_t err_size)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                snprintf(err, err_size, "%.2048s: cannot create: %s", buf, strerror(errno));
-                return false;
-            }
-            *p = c;
-            if (!c)
-                break;
-        }
-    }
-    return true;
-}
-
-/* A run folder may be reused only when it is empty or was written by `train` (its config.json
- * loads as a train config): a typo in --out must never overwrite someone's files. */
-static int prepare_run_dir(const char *out, char *err, size_t err_size)
-{
-    struct stat sb;
-    if (stat(out, &sb) != 0)
-        return mkdir_p(out, err, err_size) ? CLI_EXIT_OK : CLI_EXIT_BAD_INPUT;
-    if (!S_ISDIR(sb.st_mode)) {
-        snprintf(err, err_size, "%s: exists and is not a folder", out);
-        return CLI_EXIT_BAD_INPUT;
-    }
-    DIR *d = opendir(out);
-    if (!d) {
-        snprintf(err, err_size, "%s: %s", out, strerror(errno));
-        return CLI_EXIT_BAD_INPUT;
-    }
-    int entries = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    if (entries == 0)
-        return CLI_EXIT_OK;
-    char path[4096], why[512];
-    snprintf(path, sizeof path, "%s/config.json", out);
-    struct ar_train_config probe;
-    ar_train_config_init(&probe);
-    enum ar_status st = ar_train_config_load(&probe, path, why, sizeof why);
-    ar_train_config_clear(&probe);
-    if (st != AR_STATUS_OK) {
-        snprintf(err, err_size,
-                 "%s: the folder is not empty and is not a run folder of adarank-cl train "
-                 "(no valid config.json); choose another --out",
-                 out);
-        return CLI_EXIT_BAD_INPUT;
-    }
-    return CLI_EXIT_OK;
-}
+/* ---- the run folder (checked, made and reset in run_dir.c) ----------------------------------- */
 
 static bool write_file(const char *path, const char *text, char *err, size_t err_size)
 {
@@ -104,6 +45,8 @@ static int read_data(struct cli_job *job, const char *path, const struct ar_data
     } else if (c->labels) {
         p.labels = (const char *const *)c->labels, p.label_count = c->label_count;
     }
+    if (!like && c->task && !strcmp(c->task, "token-cls")) /* also with other column names */
+        p.columns = AR_DATASET_COLUMNS_TOKENS;
     char err[4096];
     enum ar_status st = ar_dataset_read(path, &p, out, err, sizeof err);
     if (st != AR_STATUS_OK) {
@@ -113,20 +56,20 @@ static int read_data(struct cli_job *job, const char *path, const struct ar_data
     if ((*out)->skipped)
         fprintf(stderr, "adarank-cl: warning: %s: skipped %d bad rows:\n%s", path,
                 (*out)->skipped, (*out)->skip_report ? (*out)->skip_report : "");
-    if ((*out)->columns == AR_DATASET_COLUMNS_PROMPT) {
-        fprintf(stderr, "adarank-cl: train: %s: prompt/completion data needs a language-model "
-                        "task, which this engine does not have yet\n",
-                path);
-        return CLI_EXIT_BAD_INPUT;
-    }
     return CLI_EXIT_OK;
 }
 
 static int encode(struct cli_job *job, const struct ar_dataset *ds, struct ar_encoded **out)
 {
     char err[1024];
-    enum ar_status st = ar_dataset_encode(ds, ar_dataset_tokenizer_encode, job->tok,
-                                          job->max_length, out, err, sizeof err);
+    if (job->task == AR_TASK_CAUSAL_LM) /* prompt + completion + eos (train_task.c) */
+        return cli_job_encode_lm(job, ds, out);
+    enum ar_status st =
+        job->task == AR_TASK_TOKEN_CLS /* words → sub-tokens, tags on the first of each word */
+            ? ar_dataset_encode_words(ds, ar_dataset_tokenizer_encode_words, job->tok,
+                                      job->max_length, out, err, sizeof err)
+            : ar_dataset_encode(ds, ar_dataset_tokenizer_encode, job->tok, job->max_length, out,
+                                err, sizeof err);
     if (st != AR_STATUS_OK) {
         fprintf(stderr, "adarank-cl: train: %s\n", err);
         return cli_exit_for_status(st);
@@ -150,6 +93,8 @@ static int load_data(struct cli_job *job)
     int32_t pad = ar_tokenizer_pad_id(job->tok);
     job->pad_id = pad >= 0 ? pad : job->model_cfg.pad_token_id;
     int rc = read_data(job, c->train, NULL, &job->train_ds);
+    if (!rc) /* from the config, the training data and the model (train_task.c) */
+        rc = cli_job_choose_task(job);
     if (!rc && c->validation)
         rc = read_data(job, c->validation, job->train_ds, &job->val_ds);
     if (!rc && c->test)
@@ -185,8 +130,8 @@ static struct ar_model_options model_options(const struct cli_job *job)
 {
     const struct ar_train_config *c = job->cfg;
     struct ar_model_options o = ar_model_default_options();
-    o.task = AR_TASK_SEQ_CLS;
-    o.num_labels = job->train->num_labels;
+    o.task = job->task;
+    o.num_labels = job->task == AR_TASK_CAUSAL_LM ? 0 : job->train->num_labels;
     o.target_modules = c->targets;
     o.rank = c->rank;
     o.lora_alpha = (float)c->alpha;
@@ -215,6 +160,9 @@ static int load_model(struct cli_job *job)
     st = ar_method_new(job->ctx, job->model, &mp, c->params.seed, &job->method);
     if (st != AR_STATUS_OK)
         return cli_report(job->ctx, st, "setting up the rank method");
+    int rc = cli_job_adapter_load(job); /* --init-adapter */
+    if (rc)
+        return rc;
     int n = ar_model_module_count(job->model);
     size_t trainable = ar_arena_layout_total(ar_model_arena(job->model)->layout);
     cli_job_log(job, "model %s: %d adapted modules, %zu trainable floats (arena), %d classes",
@@ -303,6 +251,24 @@ static int write_config(struct cli_job *job)
     return CLI_EXIT_OK;
 }
 
+/* `train`, once the data and the model have loaded: the run folder, made or cleared of an
+ * earlier run's checkpoints, with config.json (which marks it as a run folder). */
+static int make_run_dir(struct cli_job *job)
+{
+    char err[4096];
+    int rc = cli_run_dir_make(job->cfg->out, job->made_dir, sizeof job->made_dir, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "adarank-cl: train: %s\n", err);
+        cli_run_dir_undo(job->made_dir); /* parents made before the failure */
+        return rc;
+    }
+    cli_config_absolute_paths(job->cfg); /* config.json must mean the same files to `resume` */
+    cli_run_dir_reset(job->cfg->out);
+    if ((rc = write_config(job)))
+        cli_run_dir_undo(job->made_dir);
+    return rc;
+}
+
 /* `resume`: the run folder and its config.json are the train command's; only the one-line copy
  * for metrics.jsonl is made. */
 static int resume_config(struct cli_job *job, char *err, size_t err_size)
@@ -319,16 +285,10 @@ static int run_job(struct cli_job *job)
     struct ar_train_config *c = job->cfg;
     char err[4096], path[4096];
     int rc = job->ui->resume ? resume_config(job, err, sizeof err)
-                             : prepare_run_dir(c->out, err, sizeof err);
+                             : cli_run_dir_check(c->out, err, sizeof err);
     if (rc) {
         fprintf(stderr, "adarank-cl: train: %s\n", err);
         return rc;
-    }
-    if (!job->ui->resume) {
-        cli_config_absolute_paths(c); /* config.json must mean the same files to `resume` */
-        ar_checkpoint_remove_all(c->out); /* a reused run folder: not this run's checkpoints */
-        if ((rc = write_config(job)))
-            return rc;
     }
     snprintf(path, sizeof path, "%s/config.json", c->model);
     enum ar_status st = ar_model_config_load(path, &job->model_cfg, err, sizeof err);
@@ -343,20 +303,22 @@ static int run_job(struct cli_job *job)
                     job->max_length, positions, positions);
         job->max_length = positions;
     }
-    if ((rc = load_data(job)))
+    if ((rc = cli_job_adapter_prepare(job)) || (rc = load_data(job)))
         return rc;
-    if (!c->labels) { /* the effective config names the classes: evaluation maps them alike */
-        if (ar_train_config_set_labels(c, (const char *const *)job->train_ds->label_names,
-                                       job->train_ds->num_labels) != AR_STATUS_OK ||
-            (rc = write_config(job)))
-            return rc ? rc : CLI_EXIT_FAILURE;
-    }
+    /* the effective config names the classes: evaluation maps them alike */
+    if (!c->labels && ar_train_config_set_labels(c, (const char *const *)job->train_ds->label_names,
+                                                 job->train_ds->num_labels) != AR_STATUS_OK)
+        return CLI_EXIT_FAILURE;
     if (!(job->ctx = cli_open_context(c->device, &rc)))
         return rc;
     cli_job_log(job, "device: %s", ar_ctx_device(job->ctx)->name);
     if ((rc = load_model(job)) || (job->ui->resume && (rc = cli_job_resume_prepare(job))) ||
-        (rc = open_metrics(job)))
+        (!job->ui->resume && (rc = make_run_dir(job))))
         return rc;
+    if ((rc = open_metrics(job))) {
+        cli_run_dir_undo(job->made_dir);
+        return rc;
+    }
     return cli_job_train(job);
 }
 
@@ -387,6 +349,7 @@ int cli_train_job(struct ar_train_config *cfg, const struct cli_train_ui *ui,
     ar_trainer_free(job.trainer);
     ar_method_free(job.method);
     ar_model_free(job.model);
+    ar_peft_adapter_free(job.init_adapter);
     ar_encoded_free(job.train), ar_encoded_free(job.val), ar_encoded_free(job.test);
     ar_dataset_free(job.train_ds), ar_dataset_free(job.val_ds), ar_dataset_free(job.test_ds);
     ar_tokenizer_free(job.tok);

@@ -13,7 +13,8 @@
 #include "adarank/render.h"
 #endif
 
-/* The task head, saved whole (PEFT's modules_to_save): every arena slice named "classifier.*". */
+/* The task head, saved whole (PEFT's modules_to_save): every arena slice named "classifier.*"
+ * or "score.*". */
 static enum ar_status head_tensors(struct cli_job *job, struct ar_peft_tensor *t, int cap,
                                    int *n)
 {
@@ -22,8 +23,8 @@ static enum ar_status head_tensors(struct cli_job *job, struct ar_peft_tensor *t
     *n = 0;
     for (size_t i = 0; i < ar_arena_layout_count(arena->layout) && *n < cap; i++) {
         const struct ar_arena_slice *s = ar_arena_layout_slice(arena->layout, i);
-        if (strncmp(s->name, "classifier.", 11))
-            continue;
+        if (strncmp(s->name, "classifier.", 11) && strncmp(s->name, "score.", 6))
+            continue; /* "score.weight": the decoders' classification head */
         float *data = malloc(s->count * sizeof *data);
         if (!data)
             return AR_STATUS_OUT_OF_MEMORY;
@@ -66,7 +67,10 @@ static int export_adapter(struct cli_job *job)
     if (st == AR_STATUS_OK) {
         struct ar_peft_adapter ad = {0};
         ad.base_model = job->cfg->model;
-        ad.task_type = "SEQ_CLS";
+        ad.task_type = cli_task_peft_name(job->task);
+        /* GPT-2's Conv1D stores (in, out): PEFT wants fan_in_fan_out for it (it would set it
+         * itself, with a warning) */
+        ad.fan_in_fan_out = ar_model_config(job->model)->arch == AR_ARCH_GPT2;
         ad.use_rslora = job->cfg->rslora;
         ad.modules = mods, ad.n_modules = n;
         ad.tensors = head, ad.n_tensors = n_head;
@@ -146,6 +150,8 @@ static void json_eval(const char *key, const struct ar_eval_result *r)
     json_number("loss", r->loss, true);
     json_number("accuracy", r->accuracy, true);
     json_number("f1", r->macro_f1, true);
+    if (r->perplexity >= 1) /* causal LM (NaN otherwise) */
+        json_number("perplexity", r->perplexity, true);
     json_number("mcc", r->mcc, false);
     printf("}");
 }
@@ -157,11 +163,17 @@ int cli_job_outputs(struct cli_job *job)
     if (!job->trainer)
         return rc;
     int best_step = -1;
-    const struct ar_eval_result *best = ar_trainer_best_eval(job->trainer, &best_step);
+    struct ar_eval_result best_r = *ar_trainer_best_eval(job->trainer, &best_step);
     if (best_step >= 0) /* after a search stage, steps continue its numbering */
         best_step += (int)job->step_offset;
-    const struct ar_eval_result *last = ar_trainer_last_eval(job->trainer);
-    if (best->count)
+    struct ar_eval_result last_r = *ar_trainer_last_eval(job->trainer);
+    if (job->task == AR_TASK_CAUSAL_LM) /* also for results a resumed run read back */
+        best_r.perplexity = exp(best_r.loss), last_r.perplexity = exp(last_r.loss);
+    const struct ar_eval_result *best = &best_r, *last = &last_r;
+    if (best->count && job->task == AR_TASK_CAUSAL_LM)
+        cli_job_log(job, "validation: best perplexity %.4g (loss %.4f) at step %d; run folder %s",
+                    best->perplexity, best->loss, best_step, job->cfg->out);
+    else if (best->count)
         cli_job_log(job, "validation: best accuracy %.4f at step %d; run folder %s",
                     best->accuracy, best_step, job->cfg->out);
     if (job->ui->json) {

@@ -9,7 +9,8 @@
  *   α/R on the selected layers (sft.yaml retrains the same LoRA, §4.2).
  *   The retraining's steps continue the search's numbering in metrics.jsonl, so the heatmap shows
  *   the searched ranks, then the retrained pattern; the exported adapter is the retrained one and
- *   its sidecar keeps the search's ranks.
+ *   its sidecar keeps the search's ranks. Both stages write checkpoints, and the retraining's
+ *   start records the search's result, so `resume` continues either stage (resume.c).
  *
  *   DyLoRA (§3.3): one run trains every rank at once; afterwards the adapter is evaluated at each
  *   rank 1..R, written as eval events with split "validation@rK" (and "test@rK") and as
@@ -81,6 +82,41 @@ static void log_ranks(struct cli_job *job, const char *what, const int *ranks, i
     cli_job_log(job, "%s: ranks [%s] (total %ld of %d)", what, line, total, n * job->cfg->rank);
 }
 
+/* The search's result to the retraining (METHODS.md §2.4, §4.2): the sidecar's state and a fresh
+ * LoRA at the found ranks, whose steps continue the search's numbering. */
+static int start_retraining(struct cli_job *job, enum ar_method_kind kind, double val_frac)
+{
+    int n = ar_model_module_count(job->model);
+    log_ranks(job, "search", job->search_ranks, n);
+    search_state(job, kind, n, val_frac);
+    job->stage = 2;
+    cli_job_log(job, "stage 2/2: a fresh LoRA at these ranks, trained on all %d examples",
+                job->train->count);
+    return cli_job_reload_lora(job, job->search_ranks, kind == AR_METHOD_AUTOLORA);
+}
+
+/* The search trainer on `fit` with the method's selection variables on `search`; resuming the
+ * search, from its checkpoint (resume.c). */
+static enum ar_status run_search(struct cli_job *job, const struct ar_train_params *p,
+                                 const struct ar_encoded *fit, const struct ar_encoded *search,
+                                 const struct ar_train_hooks *hooks, int *rc)
+{
+    enum ar_status st = ar_trainer_new(job->ctx, job->model, p, fit, job->val, &job->trainer);
+    if (st == AR_STATUS_OK)
+        st = ar_method_set_search_data(job->method, search, p->batch_size, job->pad_id);
+    if (st == AR_STATUS_OK)
+        st = ar_method_attach(job->method, job->trainer);
+    if (st == AR_STATUS_OK)
+        st = ar_trainer_add_hooks(job->trainer, hooks);
+    if (st == AR_STATUS_OK && (*rc = cli_job_checkpoints(job)))
+        return AR_STATUS_OK;
+    if (st == AR_STATUS_OK)
+        st = ar_trainer_run(job->trainer);
+    if (st == AR_STATUS_INTERRUPTED)
+        cli_job_checkpoint_stop(job);
+    return st;
+}
+
 int cli_job_search_stage(struct cli_job *job, const struct ar_train_hooks *hooks)
 {
     enum ar_method_kind kind = job_kind(job);
@@ -90,6 +126,8 @@ int cli_job_search_stage(struct cli_job *job, const struct ar_train_hooks *hooks
     const struct ar_method_params *mp = &c->method_params;
     double val_frac = kind == AR_METHOD_AUTOLORA ? mp->autolora.val_fraction
                                                  : c->flexora_val_fraction;
+    if (job->stage == 2) /* resumed in the retraining: the search's result is recorded */
+        return start_retraining(job, kind, val_frac);
     double share = kind == AR_METHOD_AUTOLORA ? c->autolora_search_fraction
                                               : mp->flexora.search_fraction;
     struct ar_train_params p = c->params;
@@ -115,47 +153,39 @@ int cli_job_search_stage(struct cli_job *job, const struct ar_train_hooks *hooks
     cli_job_log(job, "stage 1/2: %s search, %d steps on %d examples, search split %d examples",
                 ar_method_kind_name(kind), job->search_steps, fit->count, search->count);
     job->stage_examples = fit->count;
-    st = ar_trainer_new(job->ctx, job->model, &p, fit, job->val, &job->trainer);
-    if (st == AR_STATUS_OK)
-        st = ar_method_set_search_data(job->method, search, p.batch_size, job->pad_id);
-    if (st == AR_STATUS_OK)
-        st = ar_method_attach(job->method, job->trainer);
-    if (st == AR_STATUS_OK)
-        st = ar_trainer_add_hooks(job->trainer, hooks);
-    if (st == AR_STATUS_OK)
-        st = ar_trainer_run(job->trainer);
+    job->stage = 1;
+    st = run_search(job, &p, fit, search, hooks, &rc);
     job->stage_examples = 0;
     int n = ar_model_module_count(job->model);
-    job->search_ranks = st == AR_STATUS_OK ? calloc((size_t)n, sizeof(int)) : NULL;
-    if (st == AR_STATUS_OK && !job->search_ranks)
+    free(job->search_ranks);
+    job->search_ranks = st == AR_STATUS_OK && !rc ? calloc((size_t)n, sizeof(int)) : NULL;
+    if (st == AR_STATUS_OK && !rc && !job->search_ranks)
         st = AR_STATUS_OUT_OF_MEMORY;
-    if (st == AR_STATUS_OK)
+    if (st == AR_STATUS_OK && !rc)
         st = ar_method_final_ranks(job->method, job->search_ranks);
-    if (st == AR_STATUS_OK) {
-        log_ranks(job, "search", job->search_ranks, n);
-        search_state(job, kind, n, val_frac);
+    if (st == AR_STATUS_OK && !rc) {
         job->step_offset = job->final_step; /* the END event set it */
         job->elapsed_offset = job->elapsed;
-        cli_job_log(job, "stage 2/2: a fresh LoRA at these ranks, trained on all %d examples",
-                    job->train->count);
-        rc = cli_job_reload_lora(job, job->search_ranks, kind == AR_METHOD_AUTOLORA);
-    } else {
+        if (job->ui->resume) { /* the retraining after a resumed search starts fresh */
+            job->fresh_ui = *job->ui;
+            job->fresh_ui.resume = false;
+            job->ui = &job->fresh_ui;
+        }
+        rc = start_retraining(job, kind, val_frac);
+    } else if (!rc) {
         snprintf(job->end_message, sizeof job->end_message, "%s", ar_ctx_errmsg(job->ctx));
         rc = st == AR_STATUS_INTERRUPTED ? CLI_EXIT_INTERRUPTED
                                          : cli_report(job->ctx, st, "the search stage");
     }
     /* the sets outlive the trainer and the method that borrowed them */
-    if (!rc) {
-        ar_encoded_free(fit);
-        ar_encoded_free(search);
-    } else {
+    if (rc) {
         ar_trainer_free(job->trainer); /* the method keeps its search set until freed */
         job->trainer = NULL;
         ar_method_free(job->method);
         job->method = NULL;
-        ar_encoded_free(fit);
-        ar_encoded_free(search);
     }
+    ar_encoded_free(fit);
+    ar_encoded_free(search);
     return rc;
 }
 

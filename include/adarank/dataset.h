@@ -3,14 +3,18 @@
  * A data file is JSONL (one object per line), CSV (RFC 4180: a field in double quotes may hold
  * commas, doubled quotes and line breaks) or TSV (one record per line, fields split at tabs, no
  * quoting: a quote character is an ordinary character, as in the IANA text/tab-separated-values
- * type). CSV and TSV files start with a header row naming the columns. A file holds one of three
+ * type). CSV and TSV files start with a header row naming the columns. A file holds one of four
  * column sets:
  *
  *     text, label                  single-text classification
  *     text_a, text_b, label        sentence-pair classification
- *     prompt, completion           generation (no label)
+ *     prompt, completion           generation (no label; causal LM: ar_dataset_encode_lm)
+ *     tokens, ner_tags             token classification, JSONL only (dataset_tokens.c): a list of
+ *                                  words and a list of as many tags, names or integers, as the
+ *                                  Hugging Face datasets write them:
+ *                                  {"tokens": ["EU", "rejects"], "ner_tags": ["B-ORG", "O"]}
  *
- * Labels are class names, mapped to ids in sorted (byte) order, or non-negative integers used as
+ * Labels (and tags) are class names, mapped to ids in sorted (byte) order, or non-negative integers used as
  * ids, or names from a list the caller gives (the training file's, so that validation and test
  * ids agree). A bad row (a missing column, a wrong field count, an unknown label, invalid UTF-8)
  * is reported as "FILE:LINE: what" and fails the read, unless skip_bad_rows is set: then it is
@@ -45,6 +49,7 @@ enum ar_dataset_columns {
     AR_DATASET_COLUMNS_TEXT,   /* text, label */
     AR_DATASET_COLUMNS_PAIR,   /* text_a, text_b, label */
     AR_DATASET_COLUMNS_PROMPT, /* prompt, completion */
+    AR_DATASET_COLUMNS_TOKENS, /* tokens, ner_tags: words and their tags (JSONL) */
 };
 
 /* The most label classes a file may define (a guard against an id column read as labels). */
@@ -56,9 +61,9 @@ struct ar_dataset_params {
     enum ar_dataset_format format;
     enum ar_dataset_columns columns;
     /* Column names; NULL means the default name of the column set. */
-    const char *text_column;   /* "text", "text_a" or "prompt" */
+    const char *text_column;   /* "text", "text_a", "prompt" or "tokens" (the words) */
     const char *text_b_column; /* "text_b" or "completion" */
-    const char *label_column;  /* "label" */
+    const char *label_column;  /* "label", or "ner_tags" (the tags of the words) */
     /* Class names in id order. NULL: taken from the data (integers, else sorted names). */
     const char *const *labels;
     int label_count;
@@ -70,8 +75,12 @@ struct ar_dataset_params ar_dataset_default_params(void);
 struct ar_example {
     const char *text;   /* text, text_a or prompt (UTF-8, NUL-terminated) */
     const char *text_b; /* text_b or completion; NULL for single texts */
-    int label;          /* class id; -1 for prompt/completion rows */
+    int label;          /* class id; -1 for prompt/completion and tokens rows */
     int line;           /* 1-based line in the file where the row starts */
+    /* TOKENS rows: `words` words, stored one after the other from `text`, each NUL-terminated
+     * (the next starts after the NUL), and their tag ids tags[0..words). */
+    int words;
+    const int32_t *tags;
 };
 
 struct ar_dataset {
@@ -86,6 +95,7 @@ struct ar_dataset {
     int skipped;                 /* bad rows skipped (skip_bad_rows only) */
     char *skip_report;           /* their first messages, one per line; NULL when none */
     char *storage;               /* internal: holds the example strings */
+    int32_t *tag_storage;        /* internal: the tag ids of TOKENS rows */
 };
 
 /* Reads a data file. On failure err holds "FILE:LINE: what" (several lines for several bad rows,
@@ -115,8 +125,14 @@ struct ar_encoded {
     int64_t *offsets;  /* (count + 1): example i is tokens offsets[i] .. offsets[i+1] */
     int32_t *ids;      /* (offsets[count]) */
     int32_t *type_ids; /* (offsets[count]) */
-    int32_t *labels;   /* (count) */
+    int32_t *labels;   /* (count); -1 for token classification sets */
     int32_t *lines;    /* (count) the source line of each example, for messages */
+    /* Token classification sets (ar_dataset_encode_words), else NULL: the tag id of every token,
+     * on the first sub-token of each word, AR_IGNORE_LABEL (−100) on the other sub-tokens and on
+     * special tokens, as transformers' word_ids() alignment; and the tag names (owned copies),
+     * which tell the evaluation whether the tags are IOB2 (entity-level F1). */
+    int32_t *token_labels;  /* (offsets[count]) */
+    char **label_names;     /* (num_labels) */
     int max_len;       /* the longest example */
     int truncated;     /* examples cut to max_len */
 };
@@ -125,6 +141,63 @@ struct ar_encoded {
 enum ar_status ar_dataset_tokenizer_encode(void *tokenizer, const char *text, const char *text_b,
                                            int max_len, int32_t *ids, int32_t *type_ids, int *len,
                                            char *err, size_t err_size);
+
+/* The label of a token that no loss or metric counts (PyTorch's ignore_index). */
+#define AR_IGNORE_LABEL (-100)
+
+/* Encodes the words of one TOKENS row as if the text were split into them
+ * (transformers' is_split_into_words=True): at most max_len ids with the special tokens, and
+ * word_ids[t] = the index of the word token t comes from, or −1 for a special token. Truncation
+ * (the encoder's job) drops sub-tokens from the end, keeping the special tokens. */
+typedef enum ar_status (*ar_encode_words_fn)(void *user, const char *const *words, int n_words,
+                                             int max_len, int32_t *ids, int32_t *type_ids,
+                                             int32_t *word_ids, int *len, char *err,
+                                             size_t err_size);
+
+/* An ar_encode_words_fn over a tokenizer.h tokenizer (pass it as user): every word is encoded
+ * alone through the normalizer, pre-tokenizer and model, as `tokenizers` does for pre-tokenized
+ * input; a byte-level BPE tokenizer gets a space before every word (transformers' RoBERTa needs
+ * add_prefix_space=True for split words, and its ByteLevel step then prefixes each word). */
+enum ar_status ar_dataset_tokenizer_encode_words(void *tokenizer, const char *const *words,
+                                                 int n_words, int max_len, int32_t *ids,
+                                                 int32_t *type_ids, int32_t *word_ids, int *len,
+                                                 char *err, size_t err_size);
+
+/* Encodes a TOKENS data set: every row's words through `encode`, its tags onto the first
+ * sub-token of each word (token_labels); a word cut off by truncation loses its tag. */
+enum ar_status ar_dataset_encode_words(const struct ar_dataset *ds, ar_encode_words_fn encode,
+                                       void *user, int max_len, struct ar_encoded **out,
+                                       char *err, size_t err_size);
+
+/* An ar_encode_fn over a tokenizer that leaves out the special tokens (text_b must be NULL). */
+enum ar_status ar_dataset_tokenizer_encode_plain(void *tokenizer, const char *text,
+                                                 const char *text_b, int max_len, int32_t *ids,
+                                                 int32_t *type_ids, int *len, char *err,
+                                                 size_t err_size);
+
+/* Prompt/completion data for causal-LM fine-tuning (completion-only loss, as TRL's and PEFT's
+ * examples do it; dataset_lm.c):
+ *     ids          = prompt (with the tokenizer's special tokens, e.g. Llama's BOS)
+ *                    + completion (without special tokens) + eos
+ *     token_labels = AR_IGNORE_LABEL where the next token is still the prompt's, else the next
+ *                    token: only the completion and the eos are learned (transformers' loss with
+ *                    labels = ids, −100 over the prompt, shifted inside the model). Already
+ *                    shifted, as ar_batch.token_labels takes them for AR_TASK_CAUSAL_LM.
+ * Truncation to max_len keeps the completion and cuts the prompt from the LEFT (its start goes,
+ * the text nearest the completion stays; a leading bos_id is kept); when the completion and eos
+ * alone need more than max_len − 1 tokens, the prompt keeps one token and the completion is cut
+ * from the right (its eos then goes too). labels are −1 and num_labels 0. */
+struct ar_lm_encoder {
+    ar_encode_fn prompt;     /* with special tokens (ar_dataset_tokenizer_encode) */
+    ar_encode_fn completion; /* without (ar_dataset_tokenizer_encode_plain) */
+    void *user;
+    int32_t eos_id;          /* appended after every completion */
+    int32_t bos_id;          /* a prompt's first token kept by truncation when equal; −1: none */
+};
+
+enum ar_status ar_dataset_encode_lm(const struct ar_dataset *ds, const struct ar_lm_encoder *enc,
+                                    int max_len, struct ar_encoded **out, char *err,
+                                    size_t err_size);
 
 /* Encodes every example with at most max_len tokens. Free with ar_encoded_free. */
 enum ar_status ar_dataset_encode(const struct ar_dataset *ds, ar_encode_fn encode, void *user,
@@ -161,6 +234,8 @@ struct ar_padded_batch {
     int32_t *type_ids;  /* (batch, time) */
     int32_t *attn_mask; /* (batch, time) 1 = token, 0 = padding */
     int32_t *labels;    /* (batch) */
+    int32_t *token_labels; /* (batch, time) when the set has token_labels (AR_IGNORE_LABEL on
+                            * padding), else NULL: ar_batch.token_labels */
     size_t tokens;      /* real (unpadded) tokens in the batch */
     size_t cap_tokens, cap_rows;
 };

@@ -91,6 +91,8 @@ struct ar_metrics_eval {
     int64_t step;
     const char *split;              /* "validation", "test", ... */
     double loss, accuracy, f1, mcc; /* NaN: absent */
+    double perplexity; /* causal LM; written only when ≥ 1 (0, an initializer's zero, or NaN:
+                        * absent) */
 };
 
 struct ar_metrics_writer;

@@ -22,6 +22,9 @@
  * [CLS] (arena "classifier.weight", "classifier.bias"); RoBERTa's RobertaClassificationHead
  * ("classifier.dense.*", "classifier.out_proj.*"). A head in the checkpoint is loaded, else it is
  * initialised like transformers: weights N(0, 0.02²) drawn from the seed, biases 0.
+ * AR_TASK_TOKEN_CLS (BERT and RoBERTa alike) has no pooler, as BertModel(add_pooling_layer=False):
+ * its head is "classifier.weight" (V, C) and "classifier.bias" on every token, and "dense" does
+ * not adapt a pooler.
  *
  * GPT-2 (AR_ARCH_GPT2, core/model_gpt2.c), task AR_TASK_CAUSAL_LM: pre-LN blocks; c_attn is ONE
  * module (G = 1, out = 3C) as PEFT adapts it, then attn.c_proj, mlp.c_fc, mlp.c_proj, named
@@ -36,6 +39,14 @@
  * down_proj, as in LlamaForCausalLM; k_proj/v_proj and gate_proj/up_proj are lora groups of two
  * (arena slices "….self_attn.kv.*" and "….mlp.gate_up.*"). LlamaModel has no hidden dropout, so
  * hidden_dropout is ignored there. Decoders have no pooled output.
+ *
+ * GPT-2 and Llama with AR_TASK_SEQ_CLS (core/model_head_last_token.c), as transformers'
+ * GPT2ForSequenceClassification / LlamaForSequenceClassification: logits (B, V) = the final-norm
+ * hidden state of each row's LAST token whose attention mask is 1 (right padding; transformers
+ * counts the ids ≠ pad_token_id, the same position when the padding is on the right) · scoreᵀ,
+ * score (V, C) without bias: arena slice "score.weight", trained whole (PEFT modules_to_save
+ * ["score"]), loaded from the checkpoint when it has one, else N(0, initializer_range²) from the
+ * seed. Module names stay "transformer.h.N…" / "model.layers.N…". Rank 0 trains the head alone.
  *
  * Dimension legend: B batch, T time, C hidden, L layers, R allocated LoRA rank, V classes.
  */
@@ -70,6 +81,8 @@ struct ar_model_config {
     int max_positions;
     int type_vocab_size; /* 0 when the model has no token types */
     int pad_token_id;
+    int eos_token_id;        /* -1 when absent (a list: its first id) */
+    float initializer_range; /* std of a new head's N(0, σ²) init; 0.02 when absent */
     float norm_eps;
     float rope_theta;
     bool tie_word_embeddings;
@@ -81,9 +94,14 @@ enum ar_status ar_model_config_load(const char *path, struct ar_model_config *ou
                                     size_t err_size);
 
 enum ar_task {
-    AR_TASK_SEQ_CLS, /* sequence classification: pooled [CLS] → classifier (PEFT SEQ_CLS) */
+    AR_TASK_SEQ_CLS, /* sequence classification (PEFT SEQ_CLS): pooled [CLS] → classifier;
+                      * GPT-2 / Llama: the last non-padding token → score */
     AR_TASK_CAUSAL_LM, /* next-token prediction through the frozen LM head (PEFT CAUSAL_LM);
                         * decoders only (GPT-2, Llama): logits (B·T, vocabulary) */
+    AR_TASK_TOKEN_CLS, /* token classification (PEFT TOKEN_CLS), BERT/RoBERTa only, as
+                        * BertForTokenClassification: dropout, then classifier (V, C) + bias on
+                        * every token's final hidden state (core/model_head_token.c); no pooler;
+                        * logits (B·T, V); labels in ar_batch.token_labels */
 };
 
 struct ar_model_options {
@@ -127,6 +145,7 @@ enum ar_status ar_model_load(struct ar_ctx *ctx, const char *model_dir,
 void ar_model_free(struct ar_model *model); /* NULL is fine */
 
 const struct ar_model_config *ar_model_config(const struct ar_model *model);
+enum ar_task ar_model_task(const struct ar_model *model); /* the task it was loaded for */
 struct ar_arena *ar_model_arena(struct ar_model *model);
 int ar_model_module_count(const struct ar_model *model);
 struct ar_model_module *ar_model_module(struct ar_model *model, int i);
@@ -142,7 +161,8 @@ struct ar_batch {
     const int32_t *token_labels; /* (B, T) next-token targets, −100 ignored; CAUSAL_LM (NULL:
                                   * forward without a loss). token_labels[b][t] is the target of
                                   * position t, i.e. ids[b][t + 1]: already shifted, unlike
-                                  * transformers' labels argument */
+                                  * transformers' labels argument. TOKEN_CLS: the class of
+                                  * position t itself (< 0, e.g. −100, is not counted) */
 };
 
 /* Forward to the loss; *loss receives the mean cross-entropy over the batch's counted rows (NaN
@@ -156,11 +176,12 @@ enum ar_status ar_model_forward(struct ar_model *model, const struct ar_batch *b
  * region the gradient of loss_scale × (mean loss) (1 for a plain mean; 1/k for k accumulated
  * batches). */
 enum ar_status ar_model_backward(struct ar_model *model, float loss_scale);
-/* The last forward's logits on the host: (B, V) for SEQ_CLS, (B, T, vocabulary) for CAUSAL_LM. */
+/* The last forward's logits on the host: (B, V) for SEQ_CLS, (B, T, V) for TOKEN_CLS,
+ * (B, T, vocabulary) for CAUSAL_LM. */
 enum ar_status ar_model_logits(struct ar_model *model, float *out);
 /* The last forward's final hidden states (B, T, C) (transformers' last_hidden_state: after the
  * decoders' final norm) and the pooled [CLS] (B, C) (BERT's pooler_output; RoBERTa: tanh of the
- * head's dense; decoders: AR_STATUS_INVALID_ARGUMENT), on the host. */
+ * head's dense; decoders and TOKEN_CLS: AR_STATUS_INVALID_ARGUMENT), on the host. */
 enum ar_status ar_model_hidden_state(struct ar_model *model, float *out);
 enum ar_status ar_model_pooled_output(struct ar_model *model, float *out);
 

@@ -71,8 +71,8 @@ struct ar_peft_adapter {
     bool fan_in_fan_out;   /* GPT-2 Conv1D targets */
     const struct ar_peft_module *modules;
     int n_modules;
-    /* Modules saved whole (e.g. {"classifier"}); NULL with task_type SEQ_CLS means {"classifier"}.
-     */
+    /* Modules saved whole (e.g. {"classifier"}); NULL with task_type SEQ_CLS or TOKEN_CLS means
+     * {"classifier"} ({"score"} when the tensors are a decoder's "score.weight"). */
     const char *const *modules_to_save;
     int n_modules_to_save;
     const struct ar_peft_tensor *tensors; /* the modules_to_save tensors */
@@ -90,6 +90,63 @@ struct ar_peft_adapter {
  * adapter_config.json last so its presence means the export is complete). Errors: "what" in err. */
 enum ar_status ar_peft_export(const char *dir, const struct ar_peft_adapter *adapter, char *err,
                               size_t err_size);
+
+/* ---- reading an adapter back (core/peft_import.c) ------------------------------------------
+ *
+ * ar_peft_adapter_read parses DIR/adapter_config.json (peft_type LORA; r, lora_alpha, use_rslora,
+ * rank_pattern, alpha_pattern, target_modules, modules_to_save, task_type, base_model_name_or_path,
+ * fan_in_fan_out; every key's type checked) and DIR/adapter_model.safetensors (any float dtype,
+ * converted to float32) into the same description ar_peft_export takes, so a read adapter can be
+ * exported again. Each module's rank r_m is the rows of its lora_A and must be the rank PEFT would
+ * build (rank_pattern[module] or r); its scale is PEFT's alpha_m / r_m (alpha_m / sqrt(r_m) with
+ * use_rslora), alpha_m = alpha_pattern[module] or lora_alpha. A pattern key matches a module path
+ * equal to it or ending in "." + key, the first key in file order winning (PEFT ≥ 0.14). Tensors
+ * that are not lora_A/lora_B become `tensors` (the modules_to_save head), named without the
+ * "base_model.model." prefix. Other LoRA variants (DoRA's magnitude, embedding adapters) are
+ * AR_STATUS_UNSUPPORTED. Errors: AR_STATUS_NOT_FOUND without adapter_config.json, BAD_FORMAT or
+ * SHAPE_MISMATCH naming the file, key or tensor; the message goes to err. method and state_json
+ * are left NULL. */
+enum ar_status ar_peft_adapter_read(const char *dir, struct ar_peft_adapter **out, char *err,
+                                    size_t err_size);
+/* Frees an adapter from ar_peft_adapter_read (NULL is fine; never one the caller built). */
+void ar_peft_adapter_free(struct ar_peft_adapter *adapter);
+
+/* The largest module rank (0 without modules). */
+int ar_peft_adapter_max_rank(const struct ar_peft_adapter *adapter);
+/* A saved tensor by its path inside the transformers class ("classifier.weight"), or NULL. */
+const struct ar_peft_tensor *ar_peft_adapter_tensor(const struct ar_peft_adapter *adapter,
+                                                    const char *name);
+/* target_modules for ar_model_options that adapt the adapter's modules: their full paths when
+ * they fit the model's target list (32 names, 255 characters), else their distinct in-layer
+ * suffixes ("attention.self.query"), which can also match modules the adapter does not have;
+ * ar_model_load_adapter leaves those at their fresh PEFT init (B = 0: no change to the output).
+ * AR_STATUS_INVALID_ARGUMENT when even the suffixes do not fit `size` or there are no modules. */
+enum ar_status ar_peft_adapter_targets(const struct ar_peft_adapter *adapter, char *out,
+                                       size_t size);
+
+struct ar_model;
+
+enum ar_peft_load_flags {
+    /* Put each module's scale ratio s_m / s (s: the model's one scale) into its gates instead of
+     * into B. With gates that never train (plain LoRA) the model then trains exactly as PEFT
+     * would continue the adapter; by default gates are 1 and B carries the ratio, which is the
+     * same function but a different parametrisation for training. */
+    AR_PEFT_LOAD_SCALE_IN_GATES = 1 << 0,
+};
+
+/* Writes an adapter into a model built with its modules among the targets and an allocated rank
+ * R ≥ every module's r_m: lora_A / lora_B fill each module's first r_m components, the others
+ * are zero with gate 0 and mask 0 (inactive); active gates are 1 (see the flags); every trainable
+ * tensor that is not a LoRA factor or gate (the task head) is loaded from the tensor of the same
+ * name. Modules of the model that the adapter lacks keep their initialisation. Everything is
+ * checked before anything is written, so on error the model is unchanged; the context's message
+ * names the module or tensor and both shapes: a task_type other than the model's task
+ * (INVALID_ARGUMENT), an adapter module the model has no adapter on (INVALID_ARGUMENT), a rank
+ * above R or another in/out (SHAPE_MISMATCH), a head tensor missing (BAD_FORMAT), of another
+ * shape, e.g. another number of classes (SHAPE_MISMATCH), or one the model has not
+ * (INVALID_ARGUMENT). */
+enum ar_status ar_model_load_adapter(struct ar_model *model, const struct ar_peft_adapter *adapter,
+                                     unsigned flags);
 
 #define AR_PEFT_CONFIG_FILE "adapter_config.json"
 #define AR_PEFT_WEIGHTS_FILE "adapter_model.safetensors"

@@ -54,6 +54,13 @@ enum ar_status ar_tokenizer_encode(const struct ar_tokenizer *tok, const char *t
                                    int32_t *ids, int32_t *type_ids, int *n_out, char *err,
                                    size_t err_size);
 
+/* The same for one text without the post-processor's special tokens (transformers'
+ * add_special_tokens=False): what completion fine-tuning appends after a prompt. At most max_len
+ * ids; longer encodings are cut at the end. */
+enum ar_status ar_tokenizer_encode_plain(const struct ar_tokenizer *tok, const char *text,
+                                         size_t len, int max_len, int32_t *ids, int *n_out,
+                                         char *err, size_t err_size);
+
 /* Fills positions n..max_len-1 with the pad id and type id 0, and writes the attention mask
  * (1 for the n real tokens, 0 after); any of type_ids / mask may be NULL. */
 void ar_tokenizer_pad(const struct ar_tokenizer *tok, int32_t *ids, int32_t *type_ids,

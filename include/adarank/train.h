@@ -72,16 +72,40 @@ double ar_metric_macro_f1(const struct ar_confusion *c);
  * predicted counts of class k; 0 when a factor of the denominator is 0; NaN for an empty matrix. */
 double ar_metric_mcc(const struct ar_confusion *c);
 
+/* ---- token classification metrics (eval_tokens.c) ------------------------------------------ */
+
+/* Entity-level counts over IOB2-tagged sequences, as seqeval's default mode finds entities: a
+ * chunk starts at B-X, at an I-X after O or after another type, and ends before B, O or a change
+ * of type; an entity is its (type, start, end). */
+struct ar_entity_counts {
+    int64_t truth, predicted, correct; /* correct: exact matches of span and type */
+};
+
+/* True when every tag name is "O", "B-<type>" or "I-<type>", and one is not "O". */
+bool ar_tags_are_iob(const char *const *names, int n);
+/* Adds the entities of one sequence of n tag ids (ids outside [0, k) count as O). */
+void ar_entity_count(const char *const *names, int k, const int32_t *truth, const int32_t *pred,
+                     int n, struct ar_entity_counts *c);
+/* Micro F1 = 2·correct / (truth + predicted), seqeval's f1_score; 0 when there is no entity. */
+double ar_entity_f1(const struct ar_entity_counts *c);
+
 /* ---- evaluation (eval.c) ------------------------------------------------------------------- */
 
 struct ar_eval_result {
     int count;
-    double loss; /* mean cross-entropy */
+    double loss; /* mean cross-entropy (causal LM: per counted token, over the whole set) */
     double accuracy, macro_f1, mcc;
+    double perplexity; /* causal LM: exp(loss); NaN otherwise */
+    int64_t tokens;    /* causal LM: the tokens counted (completions and their eos) */
 };
 
+/* Token classification (AR_TASK_TOKEN_CLS, eval_tokens.c) counts the labelled tokens (first
+ * sub-tokens of words; `tokens` is their number): loss per token, accuracy and mcc over them,
+ * and macro_f1 holds the entity-level micro F1 (seqeval) when the tags are IOB2, else the macro
+ * F1 over tags; predictions are unused. */
 /* Runs the model (no dropout) over a labelled set in batches. predictions (count, may be NULL)
- * receives the argmax class of every example. */
+ * receives the argmax class of every example. A causal-LM model (ar_dataset_encode_lm's sets)
+ * gets loss and perplexity only (eval_lm.c; predictions unused, accuracy etc. NaN). */
 enum ar_status ar_evaluate(struct ar_ctx *ctx, struct ar_model *model, const struct ar_encoded *set,
                            int batch_size, int32_t pad_id, struct ar_eval_result *out,
                            int32_t *predictions);
@@ -241,6 +265,9 @@ struct ar_train_config {
     char *out;        /* the run folder */
     char *device;
     char *method;  /* a method.h kind name: "lora", "sora", ... (with its default parameters) */
+    /* "seq-cls", "causal-lm" or "token-cls"; NULL: from the data and the model (prompt/
+     * completion data with a GPT-2 or Llama checkpoint: causal-lm; otherwise seq-cls) */
+    char *task;
     char *targets; /* PEFT target_modules, comma-separated */
     char *text_column, *text_b_column, *label_column;
     char **labels; /* class names in id order, or NULL */
@@ -264,6 +291,11 @@ struct ar_train_config {
      * held out as Flexora's search split (AutoLoRA's is method_params.autolora.val_fraction). */
     double autolora_search_fraction;
     double flexora_val_fraction;
+    /* A PEFT LoRA adapter folder (peft.h) the run starts from instead of a fresh adapter: its
+     * modules are the targets and its largest rank the rank unless those keys are given, and
+     * alpha, rslora and the labels of its run come from it likewise (core/cli/train_adapter.c). */
+    char *init_adapter;
+    uint64_t given[4]; /* bit i: key i was set by ar_train_config_set or _load */
 };
 
 /* The defaults (LoRA r 8, alpha 16 on query,value; max length 128; validation 10%). */
@@ -293,6 +325,8 @@ enum ar_status ar_train_config_check(const struct ar_train_config *c, char *err,
 const char *ar_train_config_key(int i, const char **help);
 /* True for the true/false keys (command-line flags without a value). */
 bool ar_train_config_key_is_bool(const char *key);
+/* True when `key` was set by ar_train_config_set or ar_train_config_load (not a default). */
+bool ar_train_config_given(const struct ar_train_config *c, const char *key);
 
 #ifdef __cplusplus
 }

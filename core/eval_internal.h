@@ -1,0 +1,19 @@
+/* Evaluation internals shared by core/eval.c and core/eval_lm.c. Library-internal. */
+#ifndef ADARANK_CORE_EVAL_INTERNAL_H
+#define ADARANK_CORE_EVAL_INTERNAL_H
+
+#include "adarank/train.h"
+
+/* ar_evaluate for a causal-LM model: the mean token loss over every counted target of the set
+ * (completion tokens and their eos) and the perplexity exp(loss). */
+enum ar_status ar__evaluate_lm(struct ar_ctx *ctx, struct ar_model *model,
+                               const struct ar_encoded *set, int batch_size, int32_t pad_id,
+                               struct ar_eval_result *out);
+
+/* ar_evaluate for a token-classification model (eval_tokens.c): token accuracy, MCC, and the
+ * entity-level F1 of IOB2 tags (else the macro F1 over tags) over the labelled tokens. */
+enum ar_status ar__evaluate_tokens(struct ar_ctx *ctx, struct ar_model *model,
+                                   const struct ar_encoded *set, int batch_size, int32_t pad_id,
+                                   struct ar_eval_result *out);
+
+#endif

@@ -1,0 +1,64 @@
+/* Evaluation of a causal LM on prompt/completion data (train.h, ar_evaluate): the loss is the
+ * mean cross-entropy per counted token over the whole set, not a mean of batch means (batches
+ * hold different numbers of completion tokens), and the perplexity is exp of it, as the
+ * perplexity of a completion-only loss is usually reported (e.g. exp(eval_loss) in HF Trainer's
+ * run_clm example). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "eval_internal.h"
+#include "internal.h"
+
+enum ar_status ar__evaluate_lm(struct ar_ctx *ctx, struct ar_model *model,
+                               const struct ar_encoded *set, int batch_size, int32_t pad_id,
+                               struct ar_eval_result *out)
+{
+    *out = (struct ar_eval_result){0};
+    out->loss = out->accuracy = out->macro_f1 = out->mcc = out->perplexity = NAN;
+    if (batch_size < 1 || set->count < 1 || !set->token_labels)
+        return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
+                        "evaluate: a causal LM needs prompt/completion examples with targets (%d "
+                        "examples, batch size %d)",
+                        set->count, batch_size);
+    int *rows = malloc((size_t)batch_size * sizeof *rows);
+    struct ar_padded_batch pb = {0};
+    if (!rows) return ar__fail(ctx, AR_STATUS_OUT_OF_MEMORY, "evaluate: out of memory");
+    double loss_sum = 0;
+    int64_t tokens = 0;
+    enum ar_status st = AR_STATUS_OK;
+    for (int at = 0; at < set->count && st == AR_STATUS_OK; at += batch_size) {
+        int n = set->count - at < batch_size ? set->count - at : batch_size;
+        for (int i = 0; i < n; i++)
+            rows[i] = at + i;
+        st = ar_padded_batch_fill(&pb, set, rows, n, pad_id);
+        if (st != AR_STATUS_OK || !pb.token_labels) {
+            st = ar__fail(ctx, st ? st : AR_STATUS_INVALID_ARGUMENT,
+                          "evaluate: cannot build a batch");
+            break;
+        }
+        struct ar_batch b = {.batch = pb.batch,
+                             .time = pb.time,
+                             .ids = pb.ids,
+                             .type_ids = pb.type_ids,
+                             .attn_mask = pb.attn_mask,
+                             .token_labels = pb.token_labels};
+        int64_t counted = 0;
+        for (size_t k = 0; k < (size_t)pb.batch * (size_t)pb.time; k++)
+            counted += pb.token_labels[k] >= 0;
+        float loss = 0;
+        st = ar_model_forward(model, &b, false, 0, &loss);
+        if (st == AR_STATUS_OK && counted > 0) { /* the model's loss is this batch's mean */
+            loss_sum += (double)loss * (double)counted;
+            tokens += counted;
+        }
+    }
+    if (st == AR_STATUS_OK) {
+        out->count = set->count;
+        out->tokens = tokens;
+        out->loss = tokens ? loss_sum / (double)tokens : NAN;
+        out->perplexity = exp(out->loss);
+    }
+    ar_padded_batch_free(&pb);
+    free(rows);
+    return st;
+}
