@@ -1,6 +1,6 @@
-# The checks the command-line test scripts share (test_cli_bench.sh, test_cli_bench_step.sh,
-# test_cli_bad_input.sh). Source it, then make the scratch folder $tmp with cli_tmpdir (or set
-# $tmp yourself): every command's output goes to $tmp/out.
+# The checks the command-line test scripts share (every tests/test_cli_*.sh, tests/test_gui_*.sh,
+# tests/test_peft_roundtrip.sh). Source it, then make the scratch folder $tmp with cli_tmpdir
+# (or set $tmp yourself): every command's output goes to $tmp/out.
 # POSIX sh; counts in $passed and $failed, cli_finish NAME prints them and fails on any failure.
 passed=0
 failed=0
@@ -11,10 +11,51 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # cli_tmpdir NAME: $tmp becomes a new folder $TMPDIR/adarank-test-NAME-XXXXXX, removed when the
-# script ends however it ends; ADARANK_KEEP_TMP=1 keeps it for debugging.
+# script ends however it ends; ADARANK_KEEP_TMP=1 keeps it for debugging. The commands in
+# $cli_at_exit (e.g. killing a background process that writes into $tmp) run first.
+cli_at_exit=
 cli_tmpdir() {
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank-test-$1-XXXXXX") || exit 1
-    case ${ADARANK_KEEP_TMP:-0} in 0 | '') trap 'rm -rf "$tmp"' EXIT ;; esac
+    case ${ADARANK_KEEP_TMP:-0} in
+    0 | '') trap 'eval "$cli_at_exit"; rm -rf "$tmp"' EXIT ;;
+    *) trap 'eval "$cli_at_exit"; echo "ADARANK_KEEP_TMP: kept $tmp" >&2' EXIT ;;
+    esac
+}
+
+# cli_tiny_model DIR VOCAB: DIR becomes a model folder of the tiny BERT fixture
+# ($ADARANK_TEST_DATA/fixtures/bert_tiny, linked) with a WordPiece tokenizer.json whose vocabulary
+# is the four specials [PAD] [UNK] [CLS] [SEP] (ids 0-3) and VOCAB, JSON members "word": id, ...
+cli_tiny_model() {
+    mkdir "$1" || exit 1
+    ln -s "$ADARANK_TEST_DATA/fixtures/bert_tiny/config.json" "$1/config.json"
+    ln -s "$ADARANK_TEST_DATA/fixtures/bert_tiny/model.safetensors" "$1/model.safetensors"
+    cat >"$1/tokenizer.json" <<JSON
+{"version": "1.0", "truncation": null, "padding": null,
+ "added_tokens": [
+  {"id": 0, "content": "[PAD]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+  {"id": 1, "content": "[UNK]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+  {"id": 2, "content": "[CLS]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+  {"id": 3, "content": "[SEP]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+ "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+ "pre_tokenizer": {"type": "BertPreTokenizer"},
+ "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
+ "decoder": null,
+ "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+  "max_input_chars_per_word": 100, "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, $2}}}
+JSON
+}
+
+# cli_tiny_reviews FILE: a TSV (text, label) of 30 rows, 3 classes, in the words of the
+# vocabulary test_cli_methods.sh and test_cli_init_adapter.sh give cli_tiny_model.
+cli_tiny_reviews() {
+    {
+        printf 'text\tlabel\n'
+        i=0
+        while [ $i -lt 10 ]; do
+            printf 'very good food\tpos\nbad taste not fine\tneg\nok food meh\tmid\n'
+            i=$((i + 1))
+        done
+    } >"$1"
 }
 
 ok() { passed=$((passed + 1)); }

@@ -1,9 +1,9 @@
 /* The CLI tests' shared helpers (cli_spawn.h). */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* waitid */
 #include "cli_spawn.h"
+#include "test.h" /* test_tmpdir */
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,34 +19,15 @@ char cli_output[65536];
 static const char *cli_path;
 static volatile pid_t running = -1; /* the adarank-cl started and not yet waited for */
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+/* Runs first at every clean-up of the scratch folder (test_tmp.c): a running adarank-cl would
+ * go on writing into it. */
+static void kill_running(void)
 {
-    (void)sb, (void)ftw;
-    return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void cleanup(void)
-{
-    if (running > 0) { /* it would go on writing into the folder */
+    if (running > 0) {
         kill(running, SIGKILL);
         waitpid(running, NULL, 0);
         running = -1;
     }
-    const char *keep = getenv("ADARANK_KEEP_TMP");
-    if (cli_tmp[0] && !(keep && keep[0] && strcmp(keep, "0"))) {
-        nftw(cli_tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-        cli_tmp[0] = '\0';
-    }
-}
-
-/* A timeout (meson sends SIGTERM) or Ctrl-C: clean up, then die of the signal as before. The
- * cleanup is not async-signal-safe (nftw allocates); the test then mostly sits in waitpid or
- * nanosleep, and a rare failure only leaves the folder behind. */
-static void on_signal(int sig)
-{
-    cleanup();
-    signal(sig, SIG_DFL);
-    raise(sig);
 }
 
 bool cli_spawn_init(int argc, char **argv, const char *name)
@@ -57,18 +38,11 @@ bool cli_spawn_init(int argc, char **argv, const char *name)
         fprintf(stderr, "usage: %s ADARANK_CLI (with ADARANK_TEST_DATA set)\n", argv[0]);
         return false;
     }
-    const char *base = getenv("TMPDIR");
-    int len = snprintf(cli_tmp, sizeof cli_tmp, "%s/adarank-test-%s-XXXXXX",
-                       base && base[0] ? base : "/tmp", name);
-    if (len < 0 || (size_t)len >= sizeof cli_tmp || !mkdtemp(cli_tmp)) {
-        perror(cli_tmp);
-        cli_tmp[0] = '\0';
+    test_tmp_on_cleanup(kill_running);
+    const char *dir = test_tmpdir(name);
+    if (!dir || strlen(dir) >= sizeof cli_tmp)
         return false;
-    }
-    atexit(cleanup);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    for (int i = 0; i < 3; i++)
-        signal(sigs[i], on_signal);
+    snprintf(cli_tmp, sizeof cli_tmp, "%s", dir);
     snprintf(cli_model, sizeof cli_model, "%s/model", cli_tmp);
     return cli_write_model_dir(cli_model, data);
 }

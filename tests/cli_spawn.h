@@ -18,9 +18,9 @@ extern char cli_output[65536]; /* stdout and stderr of the last command cli_fini
 /* The test's set-up: the adarank-cl binary from argv[1] (meson passes it) or $ADARANK_CLI, the
  * tests/ folder from $ADARANK_TEST_DATA, the scratch folder $TMPDIR/adarank-test-<name>-XXXXXX
  * (TMPDIR defaults to /tmp) and in it the model folder cli_tmp/model (cli_write_model_dir).
- * The scratch folder is removed at exit, and on SIGINT/SIGTERM/SIGHUP (a test timeout), which
- * first kill the running adarank-cl; ADARANK_KEEP_TMP=1 keeps it for debugging. Returns false,
- * with a message, on a usage error or when the folders cannot be made. */
+ * The scratch folder is test.h's test_tmpdir: removed at exit and on a timeout's SIGTERM or a
+ * crash, after the running adarank-cl is killed; ADARANK_KEEP_TMP=1 keeps it for debugging.
+ * Returns false, with a message, on a usage error or when the folders cannot be made. */
 bool cli_spawn_init(int argc, char **argv, const char *name);
 
 /* Starts adarank-cl with args (NULL-terminated, without argv[0]); stdout and stderr go to

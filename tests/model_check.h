@@ -347,6 +347,27 @@ static inline void check_lm_micro(struct ar_ctx *ctx, const char *dir, const cha
     fixture_free(&f);
 }
 
+/* A causal LM against its fixture (written by gen_decoders.py): the LoRA trainables set from
+ * it, the forward's logits and loss, every module's gradients, gradient accumulation, padding
+ * and the fixture's AdamW steps, within the policy at k_fwd (forward) and k_bwd (backward). */
+static inline void check_lm_parity(struct ar_ctx *ctx, struct ar_model *m, const struct fixture *f,
+                                   double k_fwd, double k_bwd)
+{
+    module_trainables(ctx, m, f, true, k_bwd);
+    worst_ratio = 0;
+    struct ar_batch b = lm_batch(f);
+    check_lm_forward(ctx, m, f, &b, k_fwd);
+    CHECK_OK(ctx, ar_arena_zero_grad(ctx, ar_model_arena(m)));
+    CHECK_OK(ctx, ar_model_backward(m, 1.0f));
+    module_trainables(ctx, m, f, false, k_bwd);
+    printf("  parity: logits, loss and %d modules' gradients: worst error %.3g of its tolerance\n",
+           ar_model_module_count(m), worst_ratio);
+    accumulation(ctx, m);
+
+    check_lm_padding(ctx, m, f, &b, k_fwd);
+    check_adamw(ctx, m, f, &b, k_fwd);
+}
+
 /* Bad batches and call orders on a micro decoder (vocabulary 11, max_batch 2, max_time 6): a
  * clear status and message for each, then a training forward and backward that work. */
 static inline void lm_bad_batches(struct ar_ctx *ctx, struct ar_model *m)
@@ -376,6 +397,45 @@ static inline void lm_bad_batches(struct ar_ctx *ctx, struct ar_model *m)
     CHECK_OK(ctx, ar_model_forward(m, &b, true, 3, &loss));
     CHECK(isfinite(loss), "a training forward (dropout on) works: %g", (double)loss);
     CHECK_OK(ctx, ar_model_backward(m, 0.5f));
+}
+
+/* The refusals every causal-LM decoder shares, on fixtures/<tiny>/bad_shape and <tiny>/micro_hub
+ * (8 positions; o: rank 2 on one target of the family, max_batch 2, max_time 6): a tensor of the
+ * wrong shape (bad_tensor stored as [8, 3], want_shape the shape it must have), a misspelt
+ * target (typo; the message suggests o's), another family's target (foreign), rank 0, a task
+ * the decoder does not do, max_time past the positions. Then micro_hub loads and
+ * lm_bad_batches runs on it; the model is returned for more checks (NULL when it did not load). */
+static inline struct ar_model *check_lm_refusals(struct ar_ctx *ctx, const char *tiny,
+                                                 struct ar_model_options o,
+                                                 const char *bad_tensor, const char *want_shape,
+                                                 const char *typo, const char *foreign)
+{
+    char bad[256], micro[256];
+    snprintf(bad, sizeof bad, "%s/bad_shape", tiny);
+    snprintf(micro, sizeof micro, "%s/micro_hub", tiny);
+    const char *target = o.target_modules;
+    expect_error(ctx, bad, o, AR_STATUS_BAD_FORMAT, bad_tensor, "[8, 3]", want_shape);
+    o.target_modules = typo;
+    expect_error(ctx, micro, o, AR_STATUS_INVALID_ARGUMENT, typo, target, NULL);
+    o.target_modules = foreign;
+    expect_error(ctx, micro, o, AR_STATUS_INVALID_ARGUMENT, foreign, NULL, NULL);
+    o.target_modules = target;
+    o.rank = 0;
+    expect_error(ctx, micro, o, AR_STATUS_INVALID_ARGUMENT, "rank > 0", "frozen", NULL);
+    o.rank = 2;
+    o.task = AR_TASK_TOKEN_CLS; /* sequence classification works (test_model_decoder_cls.c) */
+    expect_error(ctx, micro, o, AR_STATUS_UNSUPPORTED, "causal-LM", "sequence-classification",
+                 NULL);
+    o.task = AR_TASK_CAUSAL_LM;
+    o.max_time = 9; /* the micro models have 8 positions */
+    expect_error(ctx, micro, o, AR_STATUS_INVALID_ARGUMENT, "max_time 9", NULL, NULL);
+    o.max_time = 6;
+
+    struct ar_model *m = NULL;
+    CHECK_OK(ctx, ar_model_load(ctx, data_path(micro), &o, &m));
+    if (m)
+        lm_bad_batches(ctx, m);
+    return m;
 }
 
 #endif

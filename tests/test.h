@@ -135,4 +135,18 @@ static inline float test_uniform(unsigned long long *state)
     return (float)((*state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f; /* [-1, 1) */
 }
 
+/* ---- scratch folders (test_tmp.c, linked into every C test) ---------------------------------
+ *
+ * test_tmpdir("name") makes $TMPDIR/adarank-test-<name>-XXXXXX (TMPDIR defaults to /tmp) and
+ * registers it for removal, with everything in it, on every way out the process can catch: a
+ * normal exit (a failed CHECK included), and SIGINT, SIGTERM (meson's timeout), SIGHUP, SIGSEGV,
+ * SIGBUS, SIGFPE and SIGABRT, after which the signal is raised again, so the test still dies of
+ * it. ADARANK_KEEP_TMP=1 keeps the folders for debugging. Only SIGKILL can leave one behind.
+ * Returns the folder's path (valid until exit), or NULL with a message on stderr. */
+const char *test_tmpdir(const char *name);
+/* fn runs first at every clean-up (at most 4): e.g. killing a child that writes into a folder. */
+void test_tmp_on_cleanup(void (*fn)(void));
+/* Removes the registered folders now (also what the exit handler does); idempotent. */
+void test_tmp_cleanup(void);
+
 #endif

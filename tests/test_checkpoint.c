@@ -14,43 +14,14 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "toy_data.h"
 
 #define STEPS 10
 #define SAVE_AT 4
 
 static char err[2048];
 static char model_dir[1024];
-static char tmp[] = "/tmp/adarank_checkpoint_XXXXXX";
-
-static enum ar_status toy_encode(void *user, const char *a, const char *b, int max_len,
-                                 int32_t *ids, int32_t *types, int *len, char *e, size_t es)
-{
-    (void)user, (void)b, (void)e, (void)es;
-    int n = 0;
-    ids[n] = 2, types[n++] = 0;
-    for (const char *s = a; *s && n < max_len - 1; s++)
-        ids[n] = 5 + (unsigned char)*s % 90, types[n++] = 0;
-    ids[n] = 3, types[n++] = 0;
-    *len = n;
-    return AR_STATUS_OK;
-}
-
-static struct ar_encoded *make_set(int rows)
-{
-    static const char *const words[] = {"tasty", "awful stuff", "okay I guess", "great deal!",
-                                        "never again", "so-so", "love it", "bad"};
-    char text[4096] = "label\ttext\n";
-    for (int i = 0; i < rows; i++)
-        snprintf(text + strlen(text), sizeof text - strlen(text), "%d\t%s %d\n", i % 3,
-                 words[i % 8], i);
-    struct ar_dataset *ds = NULL;
-    struct ar_encoded *set = NULL;
-    if (ar_dataset_read_buffer("ckpt.tsv", text, strlen(text), NULL, &ds, err, sizeof err) ||
-        ar_dataset_encode(ds, toy_encode, NULL, 16, &set, err, sizeof err))
-        CHECK(0, "data: %s", err);
-    ar_dataset_free(ds);
-    return set;
-}
+static const char *tmp; /* test_tmpdir: removed however the test ends */
 
 /* CHECK_OK as an expression: true when the call succeeded. */
 static bool ok(struct ar_ctx *ctx, enum ar_status st)
@@ -393,8 +364,10 @@ int main(void)
     const char *data = getenv("ADARANK_TEST_DATA");
     snprintf(model_dir, sizeof model_dir, "%s/fixtures/bert_tiny", data ? data : "tests");
     struct ar_ctx *ctx = test_open_ctx();
-    CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
-    struct ar_encoded *train = make_set(27), *val = make_set(9);
+    if (!(tmp = test_tmpdir("checkpoint")))
+        return 1;
+    struct ar_encoded *train = toy_reviews(27, 3, "ckpt.tsv");
+    struct ar_encoded *val = toy_reviews(9, 3, "ckpt.tsv");
     if (!train || !val)
         return test_finish("checkpoint");
     /* 27 rows, batch 4: 7 batches an epoch in steps of 2, 2, 2 and 1; SAVE_AT is mid-epoch */
@@ -408,9 +381,5 @@ int main(void)
     trim_case();
     ar_encoded_free(train), ar_encoded_free(val);
     ar_ctx_free(ctx);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (!test_failed && !getenv("ADARANK_KEEP_TMP") && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp);
     return test_finish("checkpoint");
 }

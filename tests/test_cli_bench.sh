@@ -5,9 +5,8 @@
 # Speed is never asserted. Usage: test_cli_bench.sh PATH/TO/adarank-cl
 set -u
 cli=${1:?usage: test_cli_bench.sh PATH/TO/adarank-cl}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank-test-cli-bench-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-. "$(dirname "$0")/cli_lib.sh" # ok, bad, expect, has, cli_finish
+. "$(dirname "$0")/cli_lib.sh" # cli_tmpdir, ok, bad, expect, has, cli_finish
+cli_tmpdir cli-bench
 
 # ---- bench ---------------------------------------------------------------------------------
 expect 0 "bench --help" "$cli" bench --help

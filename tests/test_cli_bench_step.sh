@@ -7,9 +7,8 @@ set -u
 cli=${1:?usage: test_cli_bench_step.sh PATH/TO/adarank-cl}
 data=${ADARANK_TEST_DATA:?ADARANK_TEST_DATA must name the tests/ folder}
 tiny="$data/fixtures/bert_tiny"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank-test-bench-step-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-. "$(dirname "$0")/cli_lib.sh" # ok, bad, expect, has, cli_finish
+. "$(dirname "$0")/cli_lib.sh" # cli_tmpdir, ok, bad, expect, has, cli_finish
+cli_tmpdir bench-step
 
 expect 0 "bench step --help" "$cli" bench step --help
 has "--no-torch" "help names --no-torch"

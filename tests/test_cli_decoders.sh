@@ -19,9 +19,8 @@
 set -u
 cli=$1
 data=${ADARANK_TEST_DATA:?ADARANK_TEST_DATA must name the tests/ folder}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank_cli_decoders.XXXXXX")
-[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT
 . "$data/cli_lib.sh"
+cli_tmpdir cli-decoders
 
 model=$data/fixtures/gpt2_lm
 qa=$data/fixtures/prompt_completion.jsonl

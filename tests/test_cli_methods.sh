@@ -11,37 +11,13 @@
 set -eu
 cli=$1
 data=${ADARANK_TEST_DATA:?ADARANK_TEST_DATA must name the tests/ folder}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank_cli_methods.XXXXXX")
-[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT
+. "$data/cli_lib.sh"
+cli_tmpdir cli-methods
 fail() { echo "FAIL: $*"; exit 1; }
 
-mkdir "$tmp/model"
-ln -s "$data/fixtures/bert_tiny/config.json" "$tmp/model/config.json"
-ln -s "$data/fixtures/bert_tiny/model.safetensors" "$tmp/model/model.safetensors"
-vocab='"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "good": 4, "bad": 5, "ok": 6,
+cli_tiny_model "$tmp/model" '"good": 4, "bad": 5, "ok": 6,
   "food": 7, "taste": 8, "very": 9, "not": 10, "fine": 11, "love": 12, "hate": 13, "meh": 14'
-cat >"$tmp/model/tokenizer.json" <<JSON
-{"version": "1.0", "truncation": null, "padding": null,
- "added_tokens": [
-  {"id": 0, "content": "[PAD]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-  {"id": 1, "content": "[UNK]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-  {"id": 2, "content": "[CLS]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-  {"id": 3, "content": "[SEP]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
- "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
- "pre_tokenizer": {"type": "BertPreTokenizer"},
- "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
- "decoder": null,
- "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-  "max_input_chars_per_word": 100, "vocab": {$vocab}}}
-JSON
-{
-    printf 'text\tlabel\n'
-    i=0
-    while [ $i -lt 10 ]; do
-        printf 'very good food\tpos\nbad taste not fine\tneg\nok food meh\tmid\n'
-        i=$((i + 1))
-    done
-} >"$tmp/train.tsv"
+cli_tiny_reviews "$tmp/train.tsv"
 
 common="--model $tmp/model --train $tmp/train.tsv --validation $tmp/train.tsv --test $tmp/train.tsv
   --rank 4 --alpha 8 --batch 4 --eval-batch 8 --max-length 16 --log-every 1 --quiet"

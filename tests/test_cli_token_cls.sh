@@ -15,34 +15,16 @@
 set -u
 cli=$1
 data=${ADARANK_TEST_DATA:?ADARANK_TEST_DATA must name the tests/ folder}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/adarank_cli_tokcls.XXXXXX")
-[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT
 . "$data/cli_lib.sh"
+cli_tmpdir token-cls
 
-mkdir "$tmp/model"
-ln -s "$data/fixtures/bert_tiny/config.json" "$tmp/model/config.json"
-ln -s "$data/fixtures/bert_tiny/model.safetensors" "$tmp/model/model.safetensors"
-vocab='"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, ".": 4, "the": 5, "in": 6, "to": 7,
+cli_tiny_model "$tmp/model" '".": 4, "the": 5, "in": 6, "to": 7,
   "a": 8, "for": 9, "of": 10, "and": 11, "from": 12, "with": 13, "met": 14, "anna": 15,
   "schmidt": 16, "john": 17, "carter": 18, "maria": 19, "peter": 20, "laura": 21, "gomez": 22,
   "tom": 23, "lucy": 24, "ahmed": 25, "sarah": 26, "lee": 27, "carlos": 28, "elena": 29,
   "mark": 30, "nina": 31, "david": 32, "brown": 33, "olga": 34, "ham": 35, "##burg": 36,
   "ber": 37, "##lin": 38, "pet": 39, "##rova": 40, "lives": 41, "moved": 42, "visited": 43,
   "works": 44, "asked": 45, "called": 46, "studies": 47, "wrote": 48, "sold": 49'
-cat >"$tmp/model/tokenizer.json" <<JSON
-{"version": "1.0", "truncation": null, "padding": null,
- "added_tokens": [
-  {"id": 0, "content": "[PAD]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-  {"id": 1, "content": "[UNK]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-  {"id": 2, "content": "[CLS]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
-  {"id": 3, "content": "[SEP]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
- "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
- "pre_tokenizer": {"type": "BertPreTokenizer"},
- "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
- "decoder": null,
- "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-  "max_input_chars_per_word": 100, "vocab": {$vocab}}}
-JSON
 # PER only: every other entity tag becomes O
 sed -E 's/"[BI]-(LOC|ORG|MISC)"/"O"/g' "$data/fixtures/ner_tiny.jsonl" >"$tmp/per.jsonl"
 head -30 "$tmp/per.jsonl" >"$tmp/train.jsonl"

@@ -32,6 +32,9 @@ static const struct loader loaders[] = {
     {"metrics", ar_fuzz_metrics},
     {"train_config", ar_fuzz_train_config},
     {"tuning", ar_fuzz_tuning},
+    {"dataset_tokens", ar_fuzz_dataset_tokens},
+    {"dataset_lm", ar_fuzz_dataset_lm},
+    {"peft_adapter", ar_fuzz_peft_adapter},
 };
 
 static uint64_t next(uint64_t *s) /* xorshift64* */

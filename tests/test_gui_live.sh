@@ -15,10 +15,11 @@ data=${ADARANK_TEST_DATA:-tests}
 src=$data/fixtures/run_sora/metrics.jsonl
 command -v xvfb-run >/dev/null || { echo "xvfb-run is missing (./setup.sh deps)" >&2; exit 1; }
 
-tmp=$(mktemp -d /tmp/test_gui_live.XXXXXX)
+. "$(dirname "$0")/cli_lib.sh" # cli_tmpdir
+cli_at_exit='[ -z "${app:-}" ] || kill "$app" 2>/dev/null || true' # it follows $tmp/run
+cli_tmpdir gui-live
 run=$tmp/run
 mkdir "$run"
-trap 'kill "$app" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 size=$(wc -c < "$src")
 last=$(tail -n 1 "$src" | sed 's/.*"step":\([0-9]*\).*/\1/')
 

@@ -17,8 +17,8 @@ gui=$1
 cli=$2
 data=${ADARANK_TEST_DATA:-tests}
 command -v xvfb-run >/dev/null || { echo "xvfb-run is missing (./setup.sh deps)" >&2; exit 1; }
-tmp=$(mktemp -d /tmp/test_gui_train.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/cli_lib.sh" # cli_tmpdir
+cli_tmpdir gui-train
 fail=0
 check() { if eval "$1"; then :; else echo "FAIL: $2" >&2; fail=1; fi; }
 

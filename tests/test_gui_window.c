@@ -332,8 +332,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "xvfb-run is missing: install xvfb and xauth (./setup.sh deps)\n");
         return 1;
     }
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/test_gui_window.XXXXXX");
-    if (!mkdtemp(tmp_dir)) return 1;
+    const char *made = test_tmpdir("gui-window"); /* removed however the test ends */
+    if (!made || strlen(made) >= sizeof tmp_dir) return 1;
+    snprintf(tmp_dir, sizeof tmp_dir, "%s", made);
     char sora[512], flexora[512], metrics[600], err[512];
     snprintf(sora, sizeof sora, "%s/fixtures/run_sora", data_dir);
     snprintf(flexora, sizeof flexora, "%s/gui/run_flexora", data_dir);
@@ -354,8 +355,5 @@ int main(int argc, char **argv)
     test_scale();
     test_bad_input(metrics);
     ar_metrics_run_clear(&run);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (!test_failed && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir);
     return test_finish("gui_window");
 }

@@ -1,5 +1,6 @@
 /* The JSON reader and writer (core/json.h): valid documents, every error class with its line and
  * column, nesting limits, duplicate keys, numbers, escapes, invalid UTF-8 and truncated input. */
+#include <fcntl.h>
 #include <locale.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -313,9 +314,13 @@ static void test_file(void)
     CHECK(ar__json_parse_file("/nonexistent/x.json", err, sizeof err) == NULL &&
               strstr(err, "/nonexistent/x.json: cannot open") == err,
           "missing file: %s", err);
-    char path[] = "/tmp/adarank-test-json-XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0, "mkstemp");
+    const char *dir = test_tmpdir("json");
+    CHECK(dir != NULL, "test_tmpdir");
+    if (!dir) return;
+    char path[300];
+    snprintf(path, sizeof path, "%s/bad.json", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0, "open %s", path);
     if (fd < 0) return;
     const char *bad = "{\n  \"a\": 1,\n  \"b\": [1,,2]\n}\n";
     CHECK(write(fd, bad, strlen(bad)) == (ssize_t)strlen(bad), "write");

@@ -136,8 +136,9 @@ static int write_file(const char *dir, const char *name, const char *text)
 /* A context whose kernel_dir holds a prelude and broken lora.cl / adamw.cl. */
 static void test_kernel_build_failure(void)
 {
-    char dir[] = "/tmp/adarank-broken-cl-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    const char *dir = test_tmpdir("broken-cl");
+    CHECK(dir != NULL, "test_tmpdir");
+    if (!dir) return;
     const char *broken = "__kernel void lora_bias_fill(__global float *y)\n"
                          "{\n    adarank_broken_token = 1;\n}\n";
     CHECK(write_file(dir, "prelude.cl", "#define AR_WGS 64\n") == 0 &&
@@ -169,13 +170,6 @@ static void test_kernel_build_failure(void)
     ar_lora_layer_free(l);
     ar_mem_release(&buf);
     ar_ctx_free(ctx);
-    const char *files[] = {"prelude.cl", "lora.cl", "adamw.cl"};
-    for (size_t i = 0; i < 3; i++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
 }
 
 int main(void)

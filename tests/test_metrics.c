@@ -18,8 +18,10 @@ static const struct ar_metrics_module modules[N_MOD] = {
 
 static void tmp_path(char *out, size_t size, const char *name)
 {
-    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(out, size, "%s/adarank_test_metrics_%d_%s", dir, (int)getpid(), name);
+    static const char *dir;
+    if (!dir && !(dir = test_tmpdir("metrics")))
+        exit(1);
+    snprintf(out, size, "%s/%s", dir, name);
 }
 
 static struct ar_metrics_writer *open_writer(const char *path)

@@ -6,7 +6,7 @@
 #include "adarank/model.h"
 #include "test.h"
 
-static char dir[256];
+static const char *dir; /* test_tmpdir: removed however the test ends */
 
 static const char *write_config(const char *text)
 {
@@ -179,17 +179,10 @@ static void test_errors(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/adarank-test-config-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
+    if (!(dir = test_tmpdir("config")))
         return 1;
-    }
     test_minilm();
     test_archs();
     test_errors();
-    char path[512];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    rmdir(dir);
     return test_finish("model_config");
 }

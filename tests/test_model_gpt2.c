@@ -53,19 +53,7 @@ static void parity(struct ar_ctx *ctx)
           first->out);
     CHECK(!strcmp(ar_model_module(m, 3)->name, "transformer.h.0.mlp.c_proj"), "module 3 %s",
           ar_model_module(m, 3)->name);
-    module_trainables(ctx, m, &f, true, K_BWD);
-    worst_ratio = 0;
-    struct ar_batch b = lm_batch(&f);
-    check_lm_forward(ctx, m, &f, &b, K_FWD);
-    CHECK_OK(ctx, ar_arena_zero_grad(ctx, ar_model_arena(m)));
-    CHECK_OK(ctx, ar_model_backward(m, 1.0f));
-    module_trainables(ctx, m, &f, false, K_BWD);
-    printf("parity: logits, loss and 8 modules' gradients: worst error %.3g of its tolerance\n",
-           worst_ratio);
-    accumulation(ctx, m);
-
-    check_lm_padding(ctx, m, &f, &b, K_FWD);
-    check_adamw(ctx, m, &f, &b, K_FWD);
+    check_lm_parity(ctx, m, &f, K_FWD, K_BWD);
     ar_model_free(m);
     fixture_free(&f);
 }
@@ -101,29 +89,10 @@ static void bad_input(struct ar_ctx *ctx)
     o.max_batch = 2;
     o.max_time = 6;
     /* c_fc is stored (in, out) = (8, 12): the message gives the file's layout, both shapes. */
-    expect_error(ctx, TINY "/bad_shape", o, AR_STATUS_BAD_FORMAT,
-                 "transformer.h.0.mlp.c_fc.weight", "[8, 3]", "[8, 12]");
-    o.target_modules = "c_atn";
-    expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_INVALID_ARGUMENT, "c_atn", "c_attn", NULL);
-    o.target_modules = "query";
-    expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_INVALID_ARGUMENT, "query", NULL, NULL);
-    o.target_modules = "c_attn";
-    o.rank = 0;
-    expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_INVALID_ARGUMENT, "rank > 0", "frozen", NULL);
-    o.rank = 2;
-    o.task = AR_TASK_TOKEN_CLS; /* sequence classification works (test_model_decoder_cls.c) */
-    expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_UNSUPPORTED, "causal-LM",
-                 "sequence-classification", NULL);
-    o.task = AR_TASK_CAUSAL_LM;
-    o.max_time = 9; /* n_positions is 8 */
-    expect_error(ctx, TINY "/micro_hub", o, AR_STATUS_INVALID_ARGUMENT, "max_time 9", NULL, NULL);
-    o.max_time = 6;
-
-    struct ar_model *m = NULL;
-    CHECK_OK(ctx, ar_model_load(ctx, data_path(TINY "/micro_hub"), &o, &m));
+    struct ar_model *m = check_lm_refusals(ctx, TINY, o, "transformer.h.0.mlp.c_fc.weight",
+                                           "[8, 12]", "c_atn", "query");
     if (!m)
         return;
-    lm_bad_batches(ctx, m);
     float pooled[16];
     CHECK(ar_model_pooled_output(m, pooled) == AR_STATUS_INVALID_ARGUMENT &&
               strstr(ar_ctx_errmsg(ctx), "no pooled output"),

@@ -52,8 +52,10 @@ static struct ar_peft_adapter make_adapter(void)
 
 static void tmp_dir(char *out, size_t size)
 {
-    snprintf(out, size, "%s/adarank_test_peft_%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             (int)getpid());
+    static const char *dir; /* test_tmpdir: removed however the test ends */
+    if (!dir && !(dir = test_tmpdir("peft-export")))
+        exit(1);
+    snprintf(out, size, "%s/adapter", dir);
 }
 
 static void check_tensor(const struct ar_safetensors *st, const char *name, int64_t d0, int64_t d1,

@@ -21,61 +21,14 @@
 
 #include "fixture.h"
 #include "method_toy.h"
+#include "peft_check.h"
 
 #define RANK 4
 #define ALPHA 8.0f
 #define N 8 /* examples */
 #define K 3 /* classes */
 
-static char tmp[] = "/tmp/adarank_peft_import_XXXXXX";
-
-static void randomize(struct ar_ctx *ctx, struct ar_model *model, unsigned long long seed)
-{
-    struct ar_arena *arena = ar_model_arena(model);
-    for (size_t i = 0; i < ar_arena_layout_count(arena->layout); i++) {
-        const struct ar_arena_slice *s = ar_arena_layout_slice(arena->layout, i);
-        if (strstr(s->name, "gate")) /* gates keep the method's values */
-            continue;
-        float *x = malloc(s->count * sizeof *x);
-        for (size_t e = 0; e < s->count; e++)
-            x[e] = 0.3f * test_uniform(&seed);
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_arena_view(s, arena->param), x, s->count));
-        free(x);
-    }
-}
-
-/* The adapter as `train` exports it: the method's folded factors and the classifier. */
-static void export_adapter(struct ar_ctx *ctx, struct ar_model *model, struct ar_method *method,
-                           const char *dir)
-{
-    int n = ar_model_module_count(model), hidden = ar_model_config(model)->hidden_size;
-    struct ar_peft_module mods[4];
-    for (int i = 0; i < n && i < 4; i++) {
-        const struct ar_model_module *m = ar_model_module(model, i);
-        float *a = calloc((size_t)m->rank * m->in, sizeof *a);
-        float *b = calloc((size_t)m->out * m->rank, sizeof *b);
-        int rank = 0;
-        float scale = 0;
-        CHECK_OK(ctx, ar_method_export_module(method, i, a, b, &rank, &scale));
-        mods[i] = (struct ar_peft_module){m->name, rank, m->in, m->out, scale, a, b};
-    }
-    struct ar_arena *arena = ar_model_arena(model);
-    const struct ar_arena_slice *sw = ar_arena_layout_find(arena->layout, "classifier.weight");
-    const struct ar_arena_slice *sb = ar_arena_layout_find(arena->layout, "classifier.bias");
-    float w[K * 72], bias[K];
-    CHECK(sw && sb && sw->count == K * 72 && hidden == 72, "classifier slices");
-    CHECK_OK(ctx, ar_mem_read(ctx, ar_arena_view(sw, arena->param), w, K * 72));
-    CHECK_OK(ctx, ar_mem_read(ctx, ar_arena_view(sb, arena->param), bias, K));
-    struct ar_peft_tensor head[2] = {{"classifier.weight", 2, {K, 72}, w},
-                                     {"classifier.bias", 1, {K, 0}, bias}};
-    struct ar_peft_adapter ad = {.base_model = toy_model_dir(), .task_type = "SEQ_CLS",
-                                 .modules = mods, .n_modules = n, .tensors = head,
-                                 .n_tensors = 2, .method = "lora"};
-    char err[1024];
-    CHECK(ar_peft_export(dir, &ad, err, sizeof err) == AR_STATUS_OK, "export: %s", err);
-    for (int i = 0; i < n && i < 4; i++)
-        free((void *)mods[i].a), free((void *)mods[i].b);
-}
+static const char *tmp; /* test_tmpdir: removed however the test ends */
 
 /* A model of the fixture adapting `targets` at rank R with `labels` classes. */
 static struct ar_model *fresh_model(struct ar_ctx *ctx, const char *targets, int rank, int labels)
@@ -165,12 +118,12 @@ static void check_uniform(struct ar_ctx *ctx, const struct ar_encoded *set)
     struct ar_method_params p = ar_method_default_params(AR_METHOD_LORA);
     struct ar_method *method = NULL;
     CHECK_OK(ctx, ar_method_new(ctx, model, &p, 1, &method));
-    randomize(ctx, model, 5);
+    peft_check_randomize(ctx, model, 5);
     float want[N * K], got[N * K];
     toy_logits(ctx, model, set, want);
     char dir[300];
     snprintf(dir, sizeof dir, "%s/uniform", tmp);
-    export_adapter(ctx, model, method, dir);
+    peft_check_export(ctx, model, method, toy_model_dir(), NULL, false, dir);
     struct ar_peft_adapter *a = read_ok(dir);
     if (!a)
         return;
@@ -210,10 +163,10 @@ static void test_pattern(struct ar_ctx *ctx, const struct ar_encoded *set, char 
     p.lora.scale_by_rank = true;
     struct ar_method *method = NULL;
     CHECK_OK(ctx, ar_method_new(ctx, model, &p, 1, &method));
-    randomize(ctx, model, 6);
+    peft_check_randomize(ctx, model, 6);
     float want[N * K], got[N * K];
     toy_logits(ctx, model, set, want);
-    export_adapter(ctx, model, method, dir);
+    peft_check_export(ctx, model, method, toy_model_dir(), NULL, false, dir);
     struct ar_peft_adapter *a = read_ok(dir);
     if (!a)
         return;
@@ -460,7 +413,8 @@ static void test_targets(void)
 int main(void)
 {
     struct ar_ctx *ctx = test_open_ctx();
-    CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
+    if (!(tmp = test_tmpdir("peft-import")))
+        return 1;
     struct ar_encoded *set = toy_set(N, 11);
     char pattern_dir[300];
     snprintf(pattern_dir, sizeof pattern_dir, "%s/pattern_adapter", tmp);
@@ -472,9 +426,5 @@ int main(void)
     test_targets();
     ar_encoded_free(set);
     ar_ctx_free(ctx);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (!test_failed && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp);
     return test_finish("peft_import");
 }

@@ -9,13 +9,14 @@
  *      equal those of step 2 within the tolerance policy;
  *   5. OUT_DIR/roundtrip.json: token ids, attention mask and the logits of step 2, for Python.
  *
- * usage: test_peft_roundtrip [OUT_DIR]   (default: a fresh folder under /tmp) */
+ * usage: test_peft_roundtrip [OUT_DIR]   (default: a test_tmpdir folder, removed at exit) */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "adarank/peft_merge.h"
 #include "method_toy.h"
+#include "peft_check.h"
 
 #define RANK 4
 #define ALPHA 8.0f
@@ -23,70 +24,6 @@
 #define K 3 /* classes */
 
 static const int pattern[4] = {4, 2, 0, 3}; /* q0 v0 q1 v1; q1 has no adapter */
-
-static void randomize(struct ar_ctx *ctx, struct ar_model *model)
-{
-    unsigned long long seed = 5;
-    struct ar_arena *arena = ar_model_arena(model);
-    for (size_t i = 0; i < ar_arena_layout_count(arena->layout); i++) {
-        const struct ar_arena_slice *s = ar_arena_layout_slice(arena->layout, i);
-        bool gate = strstr(s->name, "gate") != NULL; /* the pattern's frozen scales stay */
-        if (gate)
-            continue;
-        float *x = malloc(s->count * sizeof *x);
-        for (size_t e = 0; e < s->count; e++)
-            x[e] = 0.3f * test_uniform(&seed);
-        CHECK_OK(ctx, ar_mem_write(ctx, ar_arena_view(s, arena->param), x, s->count));
-        free(x);
-    }
-}
-
-/* The adapter as `train` exports it: the method's folded factors and the head. */
-static void export_adapter(struct ar_ctx *ctx, struct ar_model *model, struct ar_method *method,
-                           const char *dir)
-{
-    int n = ar_model_module_count(model);
-    struct ar_peft_module mods[8];
-    struct ar_peft_tensor head[2];
-    int n_head = 0;
-    for (int i = 0; i < n; i++) {
-        const struct ar_model_module *m = ar_model_module(model, i);
-        float *a = calloc((size_t)m->rank * m->in, sizeof *a);
-        float *b = calloc((size_t)m->out * m->rank, sizeof *b);
-        int rank = 0;
-        float scale = 0;
-        CHECK_OK(ctx, ar_method_export_module(method, i, a, b, &rank, &scale));
-        CHECK(rank == pattern[i], "module %d exported at rank %d, want %d", i, rank, pattern[i]);
-        mods[i] = (struct ar_peft_module){m->name, rank, m->in, m->out, scale, a, b};
-    }
-    struct ar_arena *arena = ar_model_arena(model);
-    int hidden = ar_model_config(model)->hidden_size;
-    for (size_t i = 0; i < ar_arena_layout_count(arena->layout) && n_head < 2; i++) {
-        const struct ar_arena_slice *s = ar_arena_layout_slice(arena->layout, i);
-        if (strncmp(s->name, "classifier.", 11))
-            continue;
-        float *data = malloc(s->count * sizeof *data);
-        CHECK_OK(ctx, ar_mem_read(ctx, ar_arena_view(s, arena->param), data, s->count));
-        bool bias = strstr(s->name, ".bias") != NULL;
-        head[n_head] = (struct ar_peft_tensor){.name = s->name, .ndim = bias ? 1 : 2,
-                                               .data = data};
-        head[n_head].shape[0] = bias ? (int64_t)s->count : (int64_t)s->count / hidden;
-        head[n_head].shape[1] = hidden;
-        n_head++;
-    }
-    CHECK(n_head == 2, "the model has a classifier weight and bias (%d)", n_head);
-    struct ar_peft_adapter ad = {.base_model = toy_model_dir(), .task_type = "SEQ_CLS",
-                                 .modules = mods, .n_modules = n, .tensors = head,
-                                 .n_tensors = n_head, .full_target_names = true,
-                                 .method = "lora"};
-    char err[1024];
-    enum ar_status st = ar_peft_export(dir, &ad, err, sizeof err);
-    CHECK(st == AR_STATUS_OK, "export: %s", err);
-    for (int i = 0; i < n; i++)
-        free((void *)mods[i].a), free((void *)mods[i].b);
-    for (int i = 0; i < n_head; i++)
-        free((void *)head[i].data);
-}
 
 static void write_json(const char *path, const struct ar_encoded *set, const float *logits)
 {
@@ -131,8 +68,10 @@ int main(int argc, char **argv)
         snprintf(out, sizeof out, "%s", argv[1]);
         mkdir(out, 0777);
     } else {
-        snprintf(out, sizeof out, "/tmp/adarank_peft_XXXXXX");
-        CHECK(mkdtemp(out) != NULL, "mkdtemp");
+        const char *dir = test_tmpdir("peft-roundtrip");
+        if (!dir)
+            return 1;
+        snprintf(out, sizeof out, "%s", dir);
     }
     snprintf(adapter, sizeof adapter, "%s/adapter", out);
     snprintf(merged, sizeof merged, "%s/merged", out);
@@ -140,7 +79,7 @@ int main(int argc, char **argv)
     struct ar_model *model = toy_model(ctx, RANK, ALPHA);
     if (!model)
         return test_finish("peft_roundtrip");
-    randomize(ctx, model);
+    peft_check_randomize(ctx, model, 5);
     struct ar_method_params p = ar_method_default_params(AR_METHOD_LORA);
     p.lora.ranks = pattern;
     p.lora.scale_by_rank = true;
@@ -150,7 +89,7 @@ int main(int argc, char **argv)
     float logits[N * K], back[N * K];
     toy_logits(ctx, model, set, logits);
     CHECK_OK(ctx, ar_method_finish(method));
-    export_adapter(ctx, model, method, adapter);
+    peft_check_export(ctx, model, method, toy_model_dir(), pattern, true, adapter);
 
     /* merged: a plain checkpoint; LoRA on query with B = 0 adds nothing, so the loaded model
      * computes exactly the merged weights and head */

@@ -13,8 +13,9 @@ for p in ${ADARANK_PYTHON:-} python3 /usr/bin/python3; do
         break
     fi
 done
-out=$(mktemp -d "${TMPDIR:-/tmp}/adarank_peft.XXXXXX")
-trap 'rm -rf "$out"' EXIT
+. "$data/cli_lib.sh" # cli_tmpdir
+cli_tmpdir peft-roundtrip
+out=$tmp
 "$exe" "$out"
 if [ -n "$python" ]; then
     echo "round trip with $python"

@@ -207,8 +207,10 @@ static void check_heatmap_pixels(cairo_surface_t *png, const struct ar_metrics_r
 
 static void tmp_path(char *out, size_t size, const char *name)
 {
-    snprintf(out, size, "%s/adarank_test_render_%d_%s",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid(), name);
+    static const char *dir; /* test_tmpdir: removed however the test ends */
+    if (!dir && !(dir = test_tmpdir("render")))
+        exit(1);
+    snprintf(out, size, "%s/%s", dir, name);
 }
 
 static void test_recorded_run(const char *fixture_dir)

@@ -281,8 +281,9 @@ int main(void)
     CHECK(ar_crc32c(0, "", 0) == 0, "crc32c of nothing");
     const char *keep = getenv("ADARANK_TB_KEEP");
     char dir[512], path[1024] = "";
-    snprintf(dir, sizeof dir, "%s/adarank_test_tb_%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             (int)getpid());
+    const char *made = keep ? keep : test_tmpdir("tb"); /* removed however the test ends */
+    if (!made) return 1;
+    snprintf(dir, sizeof dir, "%s/events", made);
     if (keep) snprintf(dir, sizeof dir, "%s", keep);
     mkdir(dir, 0777);
     write_events(dir, path, sizeof path);

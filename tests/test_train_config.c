@@ -74,8 +74,9 @@ int main(void)
           "flags");
 
     /* a config file: paths are relative to its folder */
-    char dir[] = "/tmp/adarank_cfg_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    const char *dir = test_tmpdir("train-config"); /* removed however the test ends */
+    CHECK(dir != NULL, "test_tmpdir");
+    if (!dir) return test_finish("train_config");
     char path[256];
     snprintf(path, sizeof path, "%s/job.json", dir);
     write_text(path, "{\"model\": \"models/m\", \"train\": \"/abs/train.tsv\", \"rank\": 4,\n"

@@ -2,6 +2,7 @@
  * ar_method_default_params, values set from text and from a JSON file, range and type errors
  * naming the key, the consistency checks against the rank, config.json written and read back
  * exactly, and every key listed for --help. No device needed. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,9 +96,11 @@ static void test_json_round_trip(void)
     char *json = ar_train_config_to_json(&c, true);
     CHECK(json && strstr(json, "\"sora_xi_max\": 0.0031") && strstr(json, "\"flexora_power\": 1"),
           "config.json has the method keys");
-    char path[] = "/tmp/adarank_cfg_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0, "mkstemp");
+    const char *dir = test_tmpdir("config-methods"); /* removed however the test ends */
+    char path[300];
+    snprintf(path, sizeof path, "%s/config.json", dir ? dir : "/nonexistent");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0, "open %s", path);
     if (fd >= 0 && json) {
         CHECK(write(fd, json, strlen(json)) == (ssize_t)strlen(json), "write");
         close(fd);

@@ -2,40 +2,9 @@
  * step, gradient accumulation equal to one big batch, the stop flag, early stopping, and refusal
  * of bad parameters. Token ids come from a toy encoder (no tokenizer needed). */
 #include "test.h"
+#include "toy_data.h"
 
-static char err[2048];
 static char model_dir[1024];
-
-/* [CLS]=2, one id per byte in 5..94, [SEP]=3: inside the fixture's vocabulary of 97. */
-static enum ar_status toy_encode(void *user, const char *a, const char *b, int max_len,
-                                 int32_t *ids, int32_t *types, int *len, char *e, size_t es)
-{
-    (void)user, (void)b, (void)e, (void)es;
-    int n = 0;
-    ids[n] = 2, types[n++] = 0;
-    for (const char *s = a; *s && n < max_len - 1; s++)
-        ids[n] = 5 + (unsigned char)*s % 90, types[n++] = 0;
-    ids[n] = 3, types[n++] = 0;
-    *len = n;
-    return AR_STATUS_OK;
-}
-
-static struct ar_encoded *make_set(int rows, int classes)
-{
-    static const char *const words[] = {"tasty", "awful stuff", "okay I guess", "great deal!",
-                                        "never again", "so-so", "love it", "bad"};
-    char text[4096] = "label\ttext\n";
-    for (int i = 0; i < rows; i++)
-        snprintf(text + strlen(text), sizeof text - strlen(text), "%d\t%s %d\n", i % classes,
-                 words[i % 8], i);
-    struct ar_dataset *ds = NULL;
-    struct ar_encoded *set = NULL;
-    if (ar_dataset_read_buffer("loop.tsv", text, strlen(text), NULL, &ds, err, sizeof err) ||
-        ar_dataset_encode(ds, toy_encode, NULL, 16, &set, err, sizeof err))
-        CHECK(0, "data: %s", err);
-    ar_dataset_free(ds);
-    return set;
-}
 
 static struct ar_model *load_model(struct ar_ctx *ctx)
 {
@@ -134,7 +103,8 @@ int main(void)
     const char *data = getenv("ADARANK_TEST_DATA");
     snprintf(model_dir, sizeof model_dir, "%s/fixtures/bert_tiny", data ? data : "tests");
     struct ar_ctx *ctx = test_open_ctx();
-    struct ar_encoded *train = make_set(24, 3), *val = make_set(9, 3);
+    struct ar_encoded *train = toy_reviews(24, 3, "loop.tsv");
+    struct ar_encoded *val = toy_reviews(9, 3, "loop.tsv");
     if (!train || !val)
         return test_finish("train_loop");
 
@@ -209,7 +179,7 @@ int main(void)
     CHECK(ar_trainer_new(ctx, m, &p, train, val, &t) == AR_STATUS_INVALID_ARGUMENT &&
               strstr(ar_ctx_errmsg(ctx), "batch sizes must be"),
           "%s", ar_ctx_errmsg(ctx));
-    struct ar_encoded *one = make_set(5, 1);
+    struct ar_encoded *one = toy_reviews(5, 1, "loop.tsv");
     p = ar_train_default_params();
     CHECK(one && ar_trainer_new(ctx, m, &p, one, NULL, &t) == AR_STATUS_INVALID_ARGUMENT &&
               strstr(ar_ctx_errmsg(ctx), "1 class(es)"),

@@ -293,34 +293,15 @@ static void test_user_dir(void)
           "too long for the buffer");
 }
 
-/* Removes the test's folder: root/<sub>/<file>, two levels, nothing deeper is made. */
-static void remove_tree(const char *path, int depth)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    char child[1400];
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        if (depth > 0)
-            remove_tree(child, depth - 1);
-        else
-            unlink(child);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 int main(void)
 {
     struct ar_ctx *probe = test_open_ctx();
-    char device[256], root[] = "/tmp/adarank-test-tuning-XXXXXX";
+    char device[256];
     snprintf(device, sizeof device, "%s", ar_ctx_device(probe)->name);
     ar_ctx_free(probe);
-    CHECK(mkdtemp(root) != NULL, "mkdtemp");
+    const char *root = test_tmpdir("tuning"); /* removed however the test ends */
+    if (!root)
+        return 1;
 
     test_malformed(root, device);
     test_other_device(root);
@@ -328,6 +309,5 @@ int main(void)
     test_applied(root, device); /* last: CLBlast keeps overrides for the whole process */
     test_convert(root);
     test_user_dir();
-    remove_tree(root, 1);
     return test_finish("tuning");
 }

@@ -87,6 +87,31 @@ def print_header(runs, steps):
           f"{steps} steps on the whole training split; their time covers both stages.\n")
 
 
+def print_means(runs):
+    """Mean over seeds per method: the view the claim is about (fewer parameters, same score)."""
+    by = {}
+    for _, method, seed, run in runs:
+        with open(os.path.join(run, "summary.json")) as f:
+            s = json.load(f)
+        lora, _ = safetensors_counts(os.path.join(run, "adapter", "adapter_model.safetensors"))
+        val, test = s.get("validation") or {}, s.get("test") or {}
+        by.setdefault(method, []).append((val.get("accuracy"), test.get("accuracy"), lora))
+    if not by:
+        return
+    print("Mean over the seeds above (final step; for DyLoRA the adapter at r=8):\n")
+    print("| method | seeds | validation acc | test acc | LoRA params |")
+    print("|---|---|---|---|---|")
+    for method in [m for m in LABELS if m in by] + [m for m in by if m not in LABELS]:
+        rows = by[method]
+
+        def mean(i):
+            vals = [r[i] for r in rows if r[i] is not None]
+            return sum(vals) / len(vals) if vals else None
+        print(f"| {LABELS.get(method, method)} | {len(rows)} | {fmt(mean(0))} | {fmt(mean(1))} | "
+              f"{mean(2):.0f} |")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
@@ -147,6 +172,7 @@ def main():
                           f"{fmt(float(best['test_accuracy'])) if 'test_accuracy' in best else '–'} | "
                           f"{best['lora_params']} | {head} | – | – |")
     print()
+    print_means(runs)
     if missing:
         print(f"Not run or not finished: {', '.join(missing)}.")
 

@@ -21,6 +21,9 @@ int ar_fuzz_dataset(const uint8_t *data, size_t size);
 int ar_fuzz_metrics(const uint8_t *data, size_t size);
 int ar_fuzz_train_config(const uint8_t *data, size_t size);
 int ar_fuzz_tuning(const uint8_t *data, size_t size);
+int ar_fuzz_dataset_tokens(const uint8_t *data, size_t size);
+int ar_fuzz_dataset_lm(const uint8_t *data, size_t size);
+int ar_fuzz_peft_adapter(const uint8_t *data, size_t size);
 
 /* For the loaders that only take a path: a private folder made once per process (under
  * $TMPDIR, removed at exit) and a file `name` in it holding data[0..size). Returns the path

@@ -6,7 +6,8 @@ under 50 KB): large files are cut at a line or trimmed to a consistent subset.
 
 Some harnesses read control bytes before the file (see each fuzz_<loader>.c): safetensors (1:
 file kind), dataset (1: format and options), metrics (1: where the file is cut),
-tokenizer_encode (3: tokenizer, max_len, pair split)."""
+tokenizer_encode (3: tokenizer, max_len, pair split), dataset_tokens (1: options, max_len),
+dataset_lm (2: format, options, max_len), peft_adapter (2: the length of adapter_config.json)."""
 import json
 import os
 import struct
@@ -179,6 +180,40 @@ def main():
     # tuning: the shipped CLBlast tables.
     for f in sorted(os.listdir(os.path.join(ROOT, "data", "clblast"))):
         put("tuning", f, read(os.path.join(ROOT, "data", "clblast", f)))
+
+
+    # dataset_tokens: byte 0 = 1 skip bad | 2 fixed tags | 4 words/tags columns | max_len-2 << 3.
+    ner = head_lines(os.path.join(FIX, "ner_tiny.jsonl"), 3000)
+    put("dataset_tokens", "ner_tiny.jsonl", b"\x40" + ner)
+    put("dataset_tokens", "ner_short.jsonl", b"\x09" + ner.splitlines(keepends=True)[0])
+    put("dataset_tokens", "int_tags.jsonl", b"\x22" + b'{"tokens":["a","","c"],"ner_tags":[0,3,1]}\n'
+        b'{"tokens":[],"ner_tags":[]}\n')
+    put("dataset_tokens", "named.jsonl", b"\xfc" + b'{"words":["x","y"],"tags":["O","B-LOC"]}\n')
+
+    # dataset_lm: byte 0 = format (0 jsonl, 1 tsv, 2 csv) | 4 skip bad | 8 bos | max_len low bits
+    # << 4, byte 1 = max_len high bits (bit 7: a small max_len).
+    pc = head_lines(os.path.join(FIX, "prompt_completion.jsonl"), 3000)
+    put("dataset_lm", "prompt_completion.jsonl", b"\x08\x04" + pc)
+    put("dataset_lm", "short_max.jsonl", b"\x38\x80" + pc.splitlines(keepends=True)[0])
+    put("dataset_lm", "prompt.tsv", b"\x01\x02prompt\tcompletion\nQ: hi\t there\n\tx\n")
+    put("dataset_lm", "prompt.csv", b"\x06\x81prompt,completion\n\"a, b\",c\nd,\n")
+
+    # peft_adapter: 2 bytes little endian = the length of adapter_config.json, then it, then
+    # adapter_model.safetensors (the committed PEFT fixture).
+    cfg = read(os.path.join(FIX, "peft_adapter", "adapter_config.json"))
+    weights = read(os.path.join(FIX, "peft_adapter", "adapter_model.safetensors"))
+    put("peft_adapter", "bert_tiny", struct.pack("<H", len(cfg)) + cfg + weights)
+    small = json.loads(cfg)
+    small.update({"r": 1, "lora_alpha": 2, "use_rslora": True, "rank_pattern": {"query": 1},
+                  "alpha_pattern": {"value": 4}, "target_modules": ["query", "value"],
+                  "modules_to_save": None, "task_type": "CAUSAL_LM"})
+    small = json.dumps(small).encode()
+    put("peft_adapter", "tiny_rslora", struct.pack("<H", len(small)) + small + safetensors([
+        ("base_model.model.encoder.layer.0.attention.self.query.lora_A.weight", "F32", [1, 2],
+         struct.pack("<2f", 1.0, 2.0)),
+        ("base_model.model.encoder.layer.0.attention.self.query.lora_B.weight", "F16", [2, 1],
+         struct.pack("<2e", 0.5, -0.5)),
+    ]))
 
 
 main()
