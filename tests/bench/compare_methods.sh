@@ -11,8 +11,8 @@
 # "--test=" to skip the test file). Runs already finished in OUT_DIR (summary.json present) are
 # not trained again, so the script can be stopped and started again.
 #
-# docs/results.md was made with
-#   MAX_STEPS=40 TABLE=docs/results.md tests/bench/compare_methods.sh runs/compare 0
+# docs/results.md holds the table of
+#   MAX_STEPS=150 tests/bench/compare_methods.sh runs/compare 0 1   (then its reading, by hand)
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$here/runs/compare}
