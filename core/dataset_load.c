@@ -30,7 +30,7 @@ static int cmp_str(const void *x, const void *y)
 
 char **ar__dataset_dup_names(const char *const *names, int n)
 {
-    char **out = calloc((size_t)(n > 0 ? n : 1), sizeof *out);
+    char **out = calloc((size_t)(n > 0 ? n : 0) + 1, sizeof *out); /* NULL-terminated too */
     for (int i = 0; out && i < n; i++)
         if (!(out[i] = strdup(names[i]))) {
             for (int k = 0; k < i; k++)

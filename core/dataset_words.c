@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "adarank/dataset.h"
+#include "dataset_internal.h"
 #include "tokenizer_internal.h"
 
 /* The single-sequence template's special ids before sequence A (front) and in all, and A's
@@ -124,19 +125,6 @@ enum ar_status ar_dataset_tokenizer_encode_words(void *tokenizer, const char *co
 
 /* ---- a whole data set ---------------------------------------------------------------------- */
 
-static char **copy_names(char *const *names, int n)
-{
-    char **out = calloc((size_t)n + 1, sizeof *out);
-    for (int i = 0; out && i < n; i++)
-        if (!(out[i] = strdup(names[i]))) {
-            for (int k = 0; k < i; k++)
-                free(out[k]);
-            free(out);
-            return NULL;
-        }
-    return out;
-}
-
 /* Example e's words and tags through encode, at set->ids + at…; the labels aligned. */
 static enum ar_status encode_row(const struct ar_example *e, ar_encode_words_fn encode,
                                  void *user, int max_len, struct ar_encoded *s, size_t at,
@@ -194,7 +182,7 @@ enum ar_status ar_dataset_encode_words(const struct ar_dataset *ds, ar_encode_wo
         s->token_labels = malloc(cap * sizeof *s->token_labels);
         s->labels = malloc(((size_t)ds->count + 1) * sizeof *s->labels);
         s->lines = malloc(((size_t)ds->count + 1) * sizeof *s->lines);
-        s->label_names = copy_names(ds->label_names, ds->num_labels);
+        s->label_names = ar__dataset_dup_names((const char *const *)ds->label_names, ds->num_labels);
     }
     enum ar_status st = s && words && word_ids && s->offsets && s->ids && s->type_ids &&
                                 s->token_labels && s->labels && s->lines && s->label_names
