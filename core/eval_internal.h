@@ -16,4 +16,11 @@ enum ar_status ar__evaluate_tokens(struct ar_ctx *ctx, struct ar_model *model,
                                    const struct ar_encoded *set, int batch_size, int32_t pad_id,
                                    struct ar_eval_result *out);
 
+/* The batch of rows [at, at + n) of set, in order (n = min(batch_size, count − at)), padded into
+ * pb (rows: batch_size ints of scratch) and viewed as *b with its per-position targets; fails,
+ * with a message, when the set has none. */
+enum ar_status ar__eval_token_batch(struct ar_ctx *ctx, const struct ar_encoded *set, int at,
+                                    int batch_size, int32_t pad_id, int *rows,
+                                    struct ar_padded_batch *pb, struct ar_batch *b);
+
 #endif

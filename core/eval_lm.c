@@ -2,7 +2,8 @@
  * mean cross-entropy per counted token over the whole set, not a mean of batch means (batches
  * hold different numbers of completion tokens), and the perplexity is exp of it, as the
  * perplexity of a completion-only loss is usually reported (e.g. exp(eval_loss) in HF Trainer's
- * run_clm example). */
+ * run_clm example). ar__eval_token_batch, the in-order batching of sets with per-position
+ * targets, is shared with eval_tokens.c. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -27,21 +28,9 @@ enum ar_status ar__evaluate_lm(struct ar_ctx *ctx, struct ar_model *model,
     int64_t tokens = 0;
     enum ar_status st = AR_STATUS_OK;
     for (int at = 0; at < set->count && st == AR_STATUS_OK; at += batch_size) {
-        int n = set->count - at < batch_size ? set->count - at : batch_size;
-        for (int i = 0; i < n; i++)
-            rows[i] = at + i;
-        st = ar_padded_batch_fill(&pb, set, rows, n, pad_id);
-        if (st != AR_STATUS_OK || !pb.token_labels) {
-            st = ar__fail(ctx, st ? st : AR_STATUS_INVALID_ARGUMENT,
-                          "evaluate: cannot build a batch");
-            break;
-        }
-        struct ar_batch b = {.batch = pb.batch,
-                             .time = pb.time,
-                             .ids = pb.ids,
-                             .type_ids = pb.type_ids,
-                             .attn_mask = pb.attn_mask,
-                             .token_labels = pb.token_labels};
+        struct ar_batch b;
+        st = ar__eval_token_batch(ctx, set, at, batch_size, pad_id, rows, &pb, &b);
+        if (st != AR_STATUS_OK) break;
         int64_t counted = 0;
         for (size_t k = 0; k < (size_t)pb.batch * (size_t)pb.time; k++)
             counted += pb.token_labels[k] >= 0;
@@ -61,4 +50,24 @@ enum ar_status ar__evaluate_lm(struct ar_ctx *ctx, struct ar_model *model,
     ar_padded_batch_free(&pb);
     free(rows);
     return st;
+}
+
+enum ar_status ar__eval_token_batch(struct ar_ctx *ctx, const struct ar_encoded *set, int at,
+                                    int batch_size, int32_t pad_id, int *rows,
+                                    struct ar_padded_batch *pb, struct ar_batch *b)
+{
+    int n = set->count - at < batch_size ? set->count - at : batch_size;
+    for (int i = 0; i < n; i++)
+        rows[i] = at + i;
+    enum ar_status st = ar_padded_batch_fill(pb, set, rows, n, pad_id);
+    if (st != AR_STATUS_OK || !pb->token_labels)
+        return ar__fail(ctx, st ? st : AR_STATUS_INVALID_ARGUMENT,
+                        "evaluate: cannot build a batch");
+    *b = (struct ar_batch){.batch = pb->batch,
+                           .time = pb->time,
+                           .ids = pb->ids,
+                           .type_ids = pb->type_ids,
+                           .attn_mask = pb->attn_mask,
+                           .token_labels = pb->token_labels};
+    return AR_STATUS_OK;
 }

@@ -158,17 +158,9 @@ enum ar_status ar__evaluate_tokens(struct ar_ctx *ctx, struct ar_model *model,
     double loss_sum = 0;
     for (int at = 0; st == AR_STATUS_OK && at < set->count; at += batch_size) {
         int n = set->count - at < batch_size ? set->count - at : batch_size;
-        for (int i = 0; i < n; i++)
-            rows[i] = at + i;
-        st = ar_padded_batch_fill(&pb, set, rows, n, pad_id);
-        if (st != AR_STATUS_OK || !pb.token_labels) {
-            st = ar__fail(ctx, st ? st : AR_STATUS_INVALID_ARGUMENT,
-                          "evaluate: cannot build a batch");
-            break;
-        }
-        struct ar_batch b = {.batch = pb.batch, .time = pb.time, .ids = pb.ids,
-                             .type_ids = pb.type_ids, .attn_mask = pb.attn_mask,
-                             .token_labels = pb.token_labels};
+        struct ar_batch b;
+        st = ar__eval_token_batch(ctx, set, at, batch_size, pad_id, rows, &pb, &b);
+        if (st != AR_STATUS_OK) break;
         float loss = 0;
         st = ar_model_forward(model, &b, false, 0, &loss);
         if (st == AR_STATUS_OK)
