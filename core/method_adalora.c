@@ -1,36 +1,33 @@
 /* AdaLoRA: budgeted rank allocation by sensitivity (Zhang et al., ICLR 2023), as PEFT implements it
- * (METHODS.md §5).
+ * (METHODS.md §5), checked step by step against peft 0.10 by tests/test_method_adalora_peft.c.
  *
  * On the gated kernel, Δy = s·P·(λ ⊙ (Q·x̃)) is B = P, A = Q, g = λ with s = α/r0 (PEFT's ranknum
- * r0 never changes, §5.1). P and Q start N(0, 0.02²) and λ at 0. Per step:
+ * r0 never changes, §5.1; PEFT divides by r0 + 1e-5, a 1e-6 relative difference left out). P and
+ * Q start N(0, 0.02²) and λ at 0 (the paper and PEFT since 0.11; peft 0.10 also drew λ from
+ * N(0, 0.02²)). λ is weight-decayed like P and Q: it is a LoRA parameter (`lora_E`) to HF
+ * Trainer's grouping and to torch.optim.AdamW in PEFT's examples. Per optimizer step:
  *   after backward  the orthogonality regulariser γ/(2n)·Σ_k(‖QQᵀ − I‖_F + ‖PᵀP − I‖_F) adds
  *                   (γ/(n·‖M‖))·M·Q to dQ (M = QQᵀ − I) and (γ/(n·‖N‖))·P·N to dP (N = PᵀP − I):
- *                   the norm is not squared, as in PEFT and the original code (§5.2);
- *   after the step  the sensitivity I = |p·∇p| of every P, λ, Q entry is smoothed into Ī and its
- *                   uncertainty Ū (eqs. 8–9, kernel adalora_sensitivity); every ΔT steps in the
- *                   budget phase the triplet scores S_i = s(λ_i) + mean_j s(Q_ij) + mean_j s(P_ji)
- *                   (s = Ī·Ū) are pooled over all modules and the λ of the (b0 − b(t)) lowest are
- *                   zeroed, with the cubic budget b(t) of §5.4; at t = T − tfinal the pattern is
- *                   frozen and re-applied every later step.
+ *                   the norm is not squared, as in PEFT and the original code (§5.2); the
+ *                   gradient is clipped with the task's (it is part of PEFT's loss);
+ *   after the step  PEFT's update_and_allocate(t) with t = the steps done before this one (its
+ *                   examples' global_step, from 0). For t < T − tfinal the sensitivity
+ *                   I = |p·∇p| of every P, λ, Q entry (∇p as clipping left it) is smoothed into
+ *                   Ī and its uncertainty Ū (eqs. 8–9, kernel adalora_sensitivity); for
+ *                   tinit < t < T − tfinal and t % ΔT == 0 the triplet scores
+ *                   S_i = s(λ_i) + mean_j s(Q_ij) + mean_j s(P_ji) (s = Ī·Ū) are pooled over all
+ *                   modules and the λ of the (b0 − b(t)) lowest are zeroed, with the cubic
+ *                   budget b(t) of §5.4; at t = T − tfinal the last scores (not updated at that
+ *                   step) mask to the target budget and the pattern is frozen, re-applied at
+ *                   every later step. Only λ is masked: P and Q keep training.
  * tinit/tfinal < 0 mean "10% / 30% of the run", for runs whose length is only known at start.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "method_internal.h"
+#include "method_adalora.h"
 
-struct adalora_state {
-    struct ar_mem ibar, ubar; /* (arena total) smoothed sensitivity and uncertainty */
-    struct ar_mem gram;       /* (R, R) scratch for QQᵀ and PᵀP */
-    float *host_gram;         /* (R, R) */
-    float *ib, *ub;           /* (arena total) host copies when scoring */
-    float *score;             /* (gate_total) triplet scores */
-    unsigned char *keep;      /* (gate_total) the budget's pattern */
-    int max_rank;
-    bool frozen;              /* the final pattern is fixed */
-    double budget;            /* the current b(t) */
-};
 
 static void adalora_free(struct ar_method *m)
 {
@@ -76,6 +73,25 @@ static enum ar_status init_factors(struct ar_method *m)
     return st == AR_STATUS_OK ? ar__method_write_gates(m) : st;
 }
 
+/* λ's weight decay: 1 while AdaLoRA trains it (a LoRA parameter to HF Trainer and PEFT, unlike
+ * the other methods' gates), back to the arena's 0 when it finishes. */
+static enum ar_status gate_decay(struct ar_method *m, float value)
+{
+    struct ar_arena *arena = ar_model_arena(m->model);
+    float ones[256];
+    enum ar_status st = AR_STATUS_OK;
+    for (int i = 0; st == AR_STATUS_OK && i < m->n_modules; i++) {
+        const struct ar_model_module *mod = ar_model_module(m->model, i);
+        for (size_t at = 0; st == AR_STATUS_OK && at < (size_t)mod->rank; at += 256) {
+            size_t n = (size_t)mod->rank - at < 256 ? (size_t)mod->rank - at : 256;
+            for (size_t e = 0; e < n; e++)
+                ones[e] = value;
+            st = ar_mem_write(m->ctx, ar_mem_at(arena->decay_mask, mod->gate_off + at), ones, n);
+        }
+    }
+    return st;
+}
+
 static enum ar_status adalora_init(struct ar_method *m)
 {
     const struct ar_adalora_params *p = &m->p.adalora;
@@ -107,6 +123,7 @@ static enum ar_status adalora_init(struct ar_method *m)
         return ar__fail(m->ctx, AR_STATUS_OUT_OF_MEMORY, "adalora scores");
     memset(a->keep, 1, m->gate_total);
     a->budget = (double)m->gate_total;
+    a->orth_loss = NAN;
     enum ar_status st = ar_mem_alloc(m->ctx, total, &a->ibar);
     if (st == AR_STATUS_OK)
         st = ar_mem_alloc(m->ctx, total, &a->ubar);
@@ -116,6 +133,8 @@ static enum ar_status adalora_init(struct ar_method *m)
         st = ar_mem_fill(m->ctx, a->ibar, 0.0f, total);
     if (st == AR_STATUS_OK)
         st = ar_mem_fill(m->ctx, a->ubar, 0.0f, total);
+    if (st == AR_STATUS_OK)
+        st = gate_decay(m, 1.0f);
     return st == AR_STATUS_OK ? init_factors(m) : st;
 }
 
@@ -137,13 +156,14 @@ static enum ar_status gram_minus_identity(struct ar_method *m, int r, double *no
 static enum ar_status adalora_after_backward(struct ar_method *m, const struct ar_train_state *s)
 {
     (void)s;
+    struct adalora_state *a = m->state;
     float gamma = m->p.adalora.orth_reg;
+    a->orth_loss = 0;
     if (gamma == 0.0f)
         return AR_STATUS_OK;
-    struct adalora_state *a = m->state;
     struct ar_arena *arena = ar_model_arena(m->model);
     int accum = ar_trainer_params(m->trainer)->grad_accum;
-    double c = gamma / (double)m->n_modules / (double)(accum > 0 ? accum : 1);
+    double c = gamma / (double)m->n_modules / (double)(accum > 0 ? accum : 1), sum = 0;
     enum ar_status st = AR_STATUS_OK;
     for (int i = 0; st == AR_STATUS_OK && i < m->n_modules; i++) {
         const struct ar_model_module *mod = ar_model_module(m->model, i);
@@ -158,6 +178,7 @@ static enum ar_status adalora_after_backward(struct ar_method *m, const struct a
         if (st == AR_STATUS_OK && norm > 0)
             st = ar_gemm(m->ctx, false, false, r, in, r, (float)(c / norm), a->gram, r, q, in,
                          1.0f, dq, in);
+        sum += norm;
         /* N = Pᵀ·P − I (R, R); dP += c/‖N‖ · P·N */
         if (st == AR_STATUS_OK)
             st = ar_gemm(m->ctx, true, false, r, r, out, 1.0f, p, r, p, r, 0.0f, a->gram, r);
@@ -166,36 +187,9 @@ static enum ar_status adalora_after_backward(struct ar_method *m, const struct a
         if (st == AR_STATUS_OK && norm > 0)
             st = ar_gemm(m->ctx, false, false, out, r, r, (float)(c / norm), p, r, a->gram, r,
                          1.0f, dp, r);
+        sum += norm;
     }
-    return st;
-}
-
-/* Triplet scores of every component, from the smoothed sensitivities (§5.3). */
-static enum ar_status score_components(struct ar_method *m)
-{
-    struct adalora_state *a = m->state;
-    size_t total = ar_model_arena(m->model)->total;
-    enum ar_status st = ar_mem_read(m->ctx, a->ibar, a->ib, total);
-    if (st == AR_STATUS_OK)
-        st = ar_mem_read(m->ctx, a->ubar, a->ub, total);
-    for (int i = 0; st == AR_STATUS_OK && i < m->n_modules; i++) {
-        const struct ar_model_module *mod = ar_model_module(m->model, i);
-        size_t r = (size_t)mod->rank, in = (size_t)mod->in, out = (size_t)mod->out;
-        for (size_t j = 0; j < r; j++) {
-            size_t g = mod->gate_off + j;
-            double sq = 0, sp = 0;
-            for (size_t e = 0; e < in; e++) {
-                size_t at = mod->a_off + j * in + e;
-                sq += (double)a->ib[at] * a->ub[at];
-            }
-            for (size_t o = 0; o < out; o++) {
-                size_t at = mod->b_off + o * r + j;
-                sp += (double)a->ib[at] * a->ub[at];
-            }
-            a->score[m->gate_at[i] + j] =
-                (float)((double)a->ib[g] * a->ub[g] + sq / (double)in + sp / (double)out);
-        }
-    }
+    a->orth_loss = gamma * sum / (2.0 * m->n_modules);
     return st;
 }
 
@@ -236,52 +230,58 @@ static enum ar_status apply_pattern(struct ar_method *m)
     return st == AR_STATUS_OK ? ar__method_write_gates(m) : st;
 }
 
+/* Ī, Ū from the parameters after the step and the gradient the step used: torch's
+ * clip_grad_norm_ scales .grad in place, so PEFT's RankAllocator sees the clipped gradient. The
+ * trainer clips inside the AdamW kernel instead; the gradient is scaled here the same way (it is
+ * zeroed right after the step's hooks). */
+static enum ar_status update_sensitivity(struct ar_method *m)
+{
+    struct adalora_state *a = m->state;
+    struct ar_arena *arena = ar_model_arena(m->model);
+    double max_norm = ar_trainer_params(m->trainer)->max_grad_norm;
+    struct ar_train_progress prog;
+    ar_trainer_get_progress(m->trainer, &prog);
+    double clip = max_norm > 0 ? max_norm / (prog.grad_norm + 1e-6) : 1.0; /* train.c's */
+    enum ar_status st = AR_STATUS_OK;
+    if (clip < 1.0)
+        st = ar__arena_axpy(m->ctx, arena->grad, arena->grad, arena->total, (float)(clip - 1.0));
+    if (st == AR_STATUS_OK)
+        st = ar__adalora_sensitivity(m->ctx, arena->param, arena->grad, a->ibar, a->ubar,
+                                     arena->total, m->p.adalora.beta1, m->p.adalora.beta2);
+    return st;
+}
+
+/* PEFT's AdaLoraModel.update_and_allocate(t), called after the optimizer step with t = the steps
+ * done before it (PEFT's examples count global_step from 0). */
 static enum ar_status adalora_after_step(struct ar_method *m, const struct ar_train_state *s)
 {
     struct adalora_state *a = m->state;
     const struct ar_adalora_params *p = &m->p.adalora;
-    struct ar_arena *arena = ar_model_arena(m->model);
-    int t = s->step, total = s->total_steps, tinit, tfinal;
-    phases(m, total, &tinit, &tfinal);
-    int end = total - tfinal;
+    int t = s->step - 1, tinit, tfinal;
+    phases(m, s->total_steps, &tinit, &tfinal);
+    int end = s->total_steps - tfinal;
     if (a->frozen)
         return apply_pattern(m);
-    enum ar_status st = ar__adalora_sensitivity(m->ctx, arena->param, arena->grad, a->ibar,
-                                                a->ubar, arena->total, p->beta1, p->beta2);
-    if (st != AR_STATUS_OK || t <= tinit)
-        return st;
+    enum ar_status st = AR_STATUS_OK;
     double b0 = (double)m->gate_total, bt = (double)p->target_rank * m->n_modules;
-    if (t >= end) {
-        a->budget = bt; /* the final mask, then the pattern is frozen (PEFT's t == T − tfinal) */
-        a->frozen = true;
-    } else {
-        double progress = (double)(t - tinit) / (double)(end - tinit);
-        double left = 1.0 - progress;
-        a->budget = floor(bt + (b0 - bt) * left * left * left);
+    if (t < end) {
+        if ((st = update_sensitivity(m)) != AR_STATUS_OK || t <= tinit)
+            return st;
+        /* int((b0 − bT)·(1 − (t − tinit)/(T − tfinal − tinit))**3 + bT), in PEFT's order */
+        double left = 1.0 - (double)(t - tinit) / (double)(end - tinit);
+        a->budget = floor((b0 - bt) * pow(left, 3.0) + bt);
         if (t % p->delta_t != 0)
             return AR_STATUS_OK;
+    } else {
+        /* t = T − tfinal: the final mask with the scores of the step before (PEFT updates no
+         * score at this step), then the pattern is frozen */
+        a->budget = bt;
+        a->frozen = true;
     }
-    st = score_components(m);
+    st = ar__adalora_score(m);
     if (st == AR_STATUS_OK)
         st = mask_to_budget(m, (int)a->budget);
     return st == AR_STATUS_OK ? apply_pattern(m) : st;
-}
-
-/* The report: importance scores, and the budget pattern as the effective rank (λ starts at 0, so
- * "non-zero λ" would say rank 0 before the first step). */
-static enum ar_status adalora_report(struct ar_method *m)
-{
-    struct adalora_state *a = m->state;
-    for (int i = 0; i < m->n_modules; i++) {
-        int r = ar_model_module(m->model, i)->rank, eff = 0;
-        for (int j = 0; j < r; j++)
-            eff += a->keep[m->gate_at[i] + j];
-        m->report.effective[i] = eff;
-        m->report.sparsity[i] = r ? 1.0f - (float)eff / (float)r : 0.0f;
-        m->report.values[i] = a->score + m->gate_at[i];
-    }
-    m->report.threshold = a->budget;
-    return AR_STATUS_OK;
 }
 
 /* The final pattern becomes the model's mask, so the model is the pruned one. */
@@ -295,43 +295,9 @@ static enum ar_status adalora_finish(struct ar_method *m)
             if (!a->keep[m->gate_at[i] + j])
                 mod->mask[j] = 0.0f;
     }
-    return st == AR_STATUS_OK ? ar_model_sync_masks(m->model) : st;
-}
-
-/* Checkpoints: Ī and Ū (read from the device), the scores, the pattern, its budget and whether it
- * is frozen; everything else follows from the step. */
-static enum ar_status adalora_save_state(struct ar_method *m, struct ar__bytes *out)
-{
-    struct adalora_state *a = m->state;
-    size_t total = ar_model_arena(m->model)->total;
-    enum ar_status st = ar_mem_read(m->ctx, a->ibar, a->ib, total);
     if (st == AR_STATUS_OK)
-        st = ar_mem_read(m->ctx, a->ubar, a->ub, total);
-    uint8_t frozen = a->frozen;
-    if (st == AR_STATUS_OK &&
-        !(ar__bytes_put(out, a->ib, total * sizeof *a->ib) &&
-          ar__bytes_put(out, a->ub, total * sizeof *a->ub) &&
-          ar__bytes_put(out, a->score, m->gate_total * sizeof *a->score) &&
-          ar__bytes_put(out, a->keep, m->gate_total) && ar__bytes_put(out, &frozen, 1) &&
-          ar__bytes_put(out, &a->budget, sizeof a->budget)))
-        st = ar__fail(m->ctx, AR_STATUS_OUT_OF_MEMORY, "adalora: checkpoint");
-    return st;
-}
-
-static enum ar_status adalora_load_state(struct ar_method *m, struct ar__bytes_reader *in)
-{
-    struct adalora_state *a = m->state;
-    size_t total = ar_model_arena(m->model)->total;
-    uint8_t frozen = 0;
-    if (!(ar__bytes_get(in, a->ib, total * sizeof *a->ib) &&
-          ar__bytes_get(in, a->ub, total * sizeof *a->ub) &&
-          ar__bytes_get(in, a->score, m->gate_total * sizeof *a->score) &&
-          ar__bytes_get(in, a->keep, m->gate_total) && ar__bytes_get(in, &frozen, 1) &&
-          ar__bytes_get(in, &a->budget, sizeof a->budget)))
-        return ar__fail(m->ctx, AR_STATUS_INVALID_ARGUMENT, "adalora: checkpoint truncated");
-    a->frozen = frozen != 0;
-    enum ar_status st = ar_mem_write(m->ctx, a->ibar, a->ib, total);
-    return st == AR_STATUS_OK ? ar_mem_write(m->ctx, a->ubar, a->ub, total) : st;
+        st = gate_decay(m, 0.0f);
+    return st == AR_STATUS_OK ? ar_model_sync_masks(m->model) : st;
 }
 
 const struct ar__method_impl ar__method_adalora = {
@@ -340,9 +306,9 @@ const struct ar__method_impl ar__method_adalora = {
     .init = adalora_init,
     .after_backward = adalora_after_backward,
     .after_step = adalora_after_step,
-    .report = adalora_report,
+    .report = ar__adalora_report,
     .finish = adalora_finish,
     .free = adalora_free,
-    .save_state = adalora_save_state,
-    .load_state = adalora_load_state,
+    .save_state = ar__adalora_save_state,
+    .load_state = ar__adalora_load_state,
 };

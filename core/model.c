@@ -151,7 +151,9 @@ static enum ar_status alloc_activations(struct ar_model *m)
     }
 #undef CARVE
     m->host_losses = malloc(R * sizeof(float));
-    m->host_ints = malloc((3 * N + R) * sizeof(int32_t));
+    /* ids, positions, types, labels: R loss rows, but the decoders' upload (model_gpt2.c) stages
+     * a target for every one of the N positions, also under SEQ_CLS where R = B */
+    m->host_ints = malloc((3 * N + (R > N ? R : N)) * sizeof(int32_t));
     m->host_mask = malloc(N * sizeof(float));
     if (!m->host_losses || !m->host_ints || !m->host_mask)
         return ar__fail(m->ctx, AR_STATUS_OUT_OF_MEMORY, "model: host staging");

@@ -1,9 +1,10 @@
 /* ar_peft_merge: a PEFT LoRA adapter folded into its base checkpoint (peft_merge.h).
  *
- * The fold W' = W + s_m·B·A runs on the host in double: a file conversion that needs no device,
- * whose cost (out·in·r per module, r ≤ a few dozen) is far below reading the checkpoint. */
+ * The adapter is read with ar_peft_adapter_read (peft_import.c), which checks it and gives every
+ * module its rank and PEFT's scale s_m. The fold W' = W + s_m·B·A runs on the host in double: a
+ * file conversion that needs no device, whose cost (out·in·r per module, r ≤ a few dozen) is far
+ * below reading the checkpoint. config.json is peft_merge_config.c's. */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,8 @@
 #include "adarank/peft.h"
 #include "adarank/peft_merge.h"
 #include "adarank/safetensors.h"
-#include "json.h"
-
-#define PEFT_PREFIX "base_model.model."
+#include "internal.h"
+#include "peft_merge_internal.h"
 
 struct out_tensor {
     char *name;
@@ -25,8 +25,11 @@ struct out_tensor {
 };
 
 struct merge {
-    struct ar_safetensors *base, *adapter;
-    struct ar__json_doc *cfg;
+    struct ar_safetensors *base;
+    struct ar_peft_adapter *adapter;
+    struct ar__json_doc *base_cfg;
+    const char *model_type; /* the base config's, "" when it has none */
+    const char *task;       /* "SEQ_CLS", "TOKEN_CLS", "CAUSAL_LM", or NULL: unknown */
     struct out_tensor *t;
     size_t n, cap;
     char prefix[64]; /* what module paths have and base names lack, e.g. "bert." */
@@ -34,11 +37,9 @@ struct merge {
     size_t err_size;
 };
 
-static enum ar_status fail(struct merge *m, enum ar_status st, const char *fmt, const char *a,
-                           const char *b)
+static bool starts_with(const char *s, const char *prefix)
 {
-    snprintf(m->err, m->err_size, fmt, a, b);
-    return st;
+    return !strncmp(s, prefix, strlen(prefix));
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -47,29 +48,12 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-/* ---- the base's tensors ---------------------------------------------------------------------- */
-
-static enum ar_status add_tensor(struct merge *m, const char *name, const struct ar_st_tensor *t)
+static bool is_decoder(const struct merge *m)
 {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 64;
-        struct out_tensor *grown = realloc(m->t, cap * sizeof *grown);
-        if (!grown)
-            return AR_STATUS_OUT_OF_MEMORY;
-        m->t = grown, m->cap = cap;
-    }
-    struct out_tensor *o = &m->t[m->n];
-    *o = (struct out_tensor){.ndim = t->ndim, .count = t->count};
-    memcpy(o->shape, t->shape, sizeof o->shape);
-    o->name = strdup(name);
-    o->data = malloc((t->count ? t->count : 1) * sizeof *o->data);
-    if (!o->name || !o->data) {
-        free(o->name), free(o->data);
-        return AR_STATUS_OUT_OF_MEMORY;
-    }
-    m->n++;
-    return ar_safetensors_read_f32(t, o->data, t->count, m->err, m->err_size);
+    return !strcmp(m->model_type, "gpt2") || !strcmp(m->model_type, "llama");
 }
+
+/* ---- the output's tensors ------------------------------------------------------------------- */
 
 static struct out_tensor *find_out(struct merge *m, const char *name)
 {
@@ -77,6 +61,35 @@ static struct out_tensor *find_out(struct merge *m, const char *name)
         if (!strcmp(m->t[i].name, name))
             return &m->t[i];
     return NULL;
+}
+
+/* A new output tensor `name` (replacing one of that name) with room for `count` floats. */
+static struct out_tensor *new_out(struct merge *m, const char *name, int ndim,
+                                  const int64_t *shape, size_t count)
+{
+    struct out_tensor *old = find_out(m, name);
+    if (old) { /* a saved module replaces the base's (a head the base already had) */
+        free(old->name), free(old->data);
+        *old = m->t[--m->n];
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+        struct out_tensor *grown = realloc(m->t, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        m->t = grown, m->cap = cap;
+    }
+    struct out_tensor *o = &m->t[m->n];
+    *o = (struct out_tensor){.ndim = ndim, .count = count};
+    memcpy(o->shape, shape, (size_t)ndim * sizeof *shape);
+    o->name = strdup(name);
+    o->data = malloc((count ? count : 1) * sizeof *o->data);
+    if (!o->name || !o->data) {
+        free(o->name), free(o->data);
+        return NULL;
+    }
+    m->n++;
+    return o;
 }
 
 /* The base tensor of module path `module` + ".weight": as is, or without leading components
@@ -94,246 +107,179 @@ static const char *base_weight(struct merge *m, const char *module, char *buf, s
     return NULL;
 }
 
-/* Output name of base tensor `name`: the module paths' prefix in front, except for the task
- * head, which a sequence-classification class keeps at the top level. */
+/* Output name of base tensor `name`: the module paths' prefix in front, except for the tensors
+ * a task class keeps at the top level (heads) and names that already have it. */
 static void out_name(const struct merge *m, const char *name, char *buf, size_t size)
 {
-    bool top = !strncmp(name, "classifier.", 11) || !strncmp(name, m->prefix, strlen(m->prefix));
-    snprintf(buf, size, "%s%s", top ? "" : m->prefix, name);
+    static const char *const top[] = {"classifier.", "score.", "lm_head."};
+    bool keep = starts_with(name, m->prefix);
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        keep = keep || starts_with(name, top[i]);
+    snprintf(buf, size, "%s%s", keep ? "" : m->prefix, name);
+}
+
+/* Base tensors the merged task class does not have, which transformers would report as
+ * unexpected: integer buffers it rebuilds (position_ids), an encoder's pre-training heads (BERT's
+ * cls.*, RoBERTa's lm_head.*) under a classifier, and the pooler where the class has none
+ * (BertForTokenClassification and RoBERTa's classes are built with add_pooling_layer=False).
+ * An untied decoder's lm_head stays under a classifier: ar_model_load needs it for any Llama
+ * whose config does not tie it (transformers only warns about it). */
+static bool dropped(const struct merge *m, const char *name)
+{
+    if (ends_with(name, "position_ids"))
+        return true;
+    bool cls = m->task && strcmp(m->task, "CAUSAL_LM") && !is_decoder(m);
+    if (cls && (starts_with(name, "lm_head.") || starts_with(name, "cls.")))
+        return true;
+    bool pooler = starts_with(name, "pooler.") || strstr(name, ".pooler.");
+    return cls && pooler && (!strcmp(m->task, "TOKEN_CLS") || !strcmp(m->model_type, "roberta"));
+}
+
+static enum ar_status load_base(struct merge *m)
+{
+    for (size_t i = 0; i < ar_safetensors_count(m->base); i++) {
+        const struct ar_st_tensor *t = ar_safetensors_at(m->base, i);
+        char name[700];
+        out_name(m, t->name, name, sizeof name);
+        if (dropped(m, name))
+            continue;
+        struct out_tensor *o = new_out(m, name, t->ndim, t->shape, t->count);
+        if (!o)
+            return ar__fail_buf(m->err, m->err_size, AR_STATUS_OUT_OF_MEMORY, "tensor %s",
+                                t->name);
+        enum ar_status st = ar_safetensors_read_f32(t, o->data, t->count, m->err, m->err_size);
+        if (st != AR_STATUS_OK)
+            return st;
+    }
+    return AR_STATUS_OK;
 }
 
 /* ---- the fold ------------------------------------------------------------------------------- */
 
-/* PEFT's scale of a module of rank r: alpha_pattern or lora_alpha over r (or sqrt r). */
-static double module_scale(const struct ar__json_node *cfg, const char *name, int r)
-{
-    double alpha = 8;
-    bool rs = false;
-    ar__json_as_double(ar__json_get(cfg, "lora_alpha"), &alpha);
-    ar__json_as_bool(ar__json_get(cfg, "use_rslora"), &rs);
-    const struct ar__json_node *ap = ar__json_get(cfg, "alpha_pattern");
-    for (size_t i = 0; ap && ap->type == AR__JSON_OBJECT && i < ap->count; i++) {
-        size_t n = strlen(name), k = strlen(ap->keys[i]);
-        if (n >= k && !strcmp(name + n - k, ap->keys[i]) && (n == k || name[n - k - 1] == '.'))
-            ar__json_as_double(ap->items[i], &alpha);
-    }
-    return rs ? alpha / sqrt((double)r) : alpha / r;
-}
-
-static enum ar_status fold_module(struct merge *m, const char *module,
-                                  const struct ar_st_tensor *ta, const struct ar_st_tensor *tb)
+/* W += s·B·A for a weight stored (out, in) as nn.Linear does, or W += s·(B·A)ᵀ for GPT-2's
+ * Conv1D, stored (in, out): PEFT's fan_in_fan_out. PEFT decides that by the layer's class
+ * (it forces fan_in_fan_out on for Conv1D and off for nn.Linear), so it follows from the model
+ * type here, not from the adapter's flag. GPT-2's c_attn is one module of out = 3C. */
+static enum ar_status fold_module(struct merge *m, const struct ar_peft_module *mod)
 {
     char wname[600], oname[700];
-    if (!base_weight(m, module, wname, sizeof wname))
-        return fail(m, AR_STATUS_NOT_FOUND, "the base has no weight for adapted module %s%s",
-                    module, "");
+    if (!base_weight(m, mod->name, wname, sizeof wname))
+        return ar__fail_buf(m->err, m->err_size, AR_STATUS_NOT_FOUND,
+                            "the base has no weight for adapted module %s", mod->name);
     out_name(m, wname, oname, sizeof oname);
     struct out_tensor *w = find_out(m, oname);
-    int64_t r = ta->shape[0], in = ta->shape[1], out = tb->shape[0];
-    if (!w || w->ndim != 2 || ta->ndim != 2 || tb->ndim != 2 || tb->shape[1] != r ||
-        w->shape[0] != out || w->shape[1] != in)
-        return fail(m, AR_STATUS_SHAPE_MISMATCH,
-                    "module %s: lora_A/lora_B do not fit the base weight %s", module, wname);
-    float *a = malloc((size_t)(r * in + 1) * sizeof *a), *b = malloc((size_t)(out * r + 1) * 4);
-    enum ar_status st = a && b ? AR_STATUS_OK : AR_STATUS_OUT_OF_MEMORY;
-    if (st == AR_STATUS_OK)
-        st = ar_safetensors_read_f32(ta, a, ta->count, m->err, m->err_size);
-    if (st == AR_STATUS_OK)
-        st = ar_safetensors_read_f32(tb, b, tb->count, m->err, m->err_size);
-    double s = module_scale(ar__json_root(m->cfg), module, (int)r);
-    for (int64_t o = 0; st == AR_STATUS_OK && o < out; o++)
+    bool conv1d = !strcmp(m->model_type, "gpt2");
+    int64_t rows = conv1d ? mod->in : mod->out, cols = conv1d ? mod->out : mod->in;
+    if (!w || w->ndim != 2 || w->shape[0] != rows || w->shape[1] != cols)
+        return ar__fail_buf(m->err, m->err_size, AR_STATUS_SHAPE_MISMATCH,
+                            "module %s: lora_A (%d, %d) and lora_B (%d, %d) do not fit the base "
+                            "weight %s (%lld, %lld), want (%lld, %lld)%s",
+                            mod->name, mod->rank, mod->in, mod->out, mod->rank, wname,
+                            w && w->ndim == 2 ? (long long)w->shape[0] : -1LL,
+                            w && w->ndim == 2 ? (long long)w->shape[1] : -1LL, (long long)rows,
+                            (long long)cols, conv1d ? " (GPT-2 Conv1D: (in, out))" : "");
+    int64_t r = mod->rank, in = mod->in;
+    for (int64_t o = 0; o < mod->out; o++)
         for (int64_t i = 0; i < in; i++) {
             double acc = 0; /* (B·A)[o][i] */
             for (int64_t j = 0; j < r; j++)
-                acc += (double)b[o * r + j] * (double)a[j * in + i];
-            w->data[o * in + i] = (float)((double)w->data[o * in + i] + s * acc);
+                acc += (double)mod->b[o * r + j] * (double)mod->a[j * in + i];
+            float *x = conv1d ? &w->data[i * mod->out + o] : &w->data[o * in + i];
+            *x = (float)((double)*x + mod->scale * acc);
         }
-    free(a), free(b);
+    return AR_STATUS_OK;
+}
+
+/* Every module folded; every saved tensor (the head, modules_to_save) copied over, at the top
+ * level as the task classes keep their heads. */
+static enum ar_status apply_adapter(struct merge *m)
+{
+    const struct ar_peft_adapter *a = m->adapter;
+    enum ar_status st = AR_STATUS_OK;
+    for (int i = 0; st == AR_STATUS_OK && i < a->n_modules; i++)
+        if (a->modules[i].rank > 0)
+            st = fold_module(m, &a->modules[i]);
+    for (int i = 0; st == AR_STATUS_OK && i < a->n_tensors; i++) {
+        const struct ar_peft_tensor *t = &a->tensors[i];
+        size_t count = (size_t)t->shape[0] * (size_t)(t->ndim == 2 ? t->shape[1] : 1);
+        struct out_tensor *o = new_out(m, t->name, t->ndim, t->shape, count);
+        if (!o)
+            return ar__fail_buf(m->err, m->err_size, AR_STATUS_OUT_OF_MEMORY, "tensor %s",
+                                t->name);
+        memcpy(o->data, t->data, count * sizeof *o->data);
+    }
     return st;
 }
 
-/* Every lora_A/lora_B pair folded; every other adapter tensor (the saved head) copied over. */
-static enum ar_status apply_adapter(struct merge *m)
+/* ---- the task ----------------------------------------------------------------------------- */
+
+static const struct out_tensor *head_weight(struct merge *m)
 {
-    static const char suffix[] = ".lora_A.weight";
-    enum ar_status st = AR_STATUS_OK;
-    for (size_t i = 0; st == AR_STATUS_OK && i < ar_safetensors_count(m->adapter); i++) {
-        const struct ar_st_tensor *t = ar_safetensors_at(m->adapter, i);
-        if (strncmp(t->name, PEFT_PREFIX, sizeof PEFT_PREFIX - 1))
-            return fail(m, AR_STATUS_BAD_FORMAT, "adapter tensor %s: expected the prefix %s",
-                        t->name, PEFT_PREFIX);
-        const char *name = t->name + sizeof PEFT_PREFIX - 1;
-        if (ends_with(name, ".lora_B.weight"))
-            continue; /* with its lora_A */
-        if (!ends_with(name, suffix))
-            continue; /* saved modules: after the fold, so the prefix is known */
-        char module[512], bname[700];
-        snprintf(module, sizeof module, "%.*s", (int)(strlen(name) - sizeof suffix + 1), name);
-        snprintf(bname, sizeof bname, PEFT_PREFIX "%s.lora_B.weight", module);
-        const struct ar_st_tensor *tb = ar_safetensors_find(m->adapter, bname);
-        if (!tb)
-            return fail(m, AR_STATUS_BAD_FORMAT, "adapter: %s has no %s", t->name, bname);
-        st = fold_module(m, module, t, tb);
+    static const char *const heads[] = {"classifier.weight", "classifier.out_proj.weight",
+                                        "score.weight"};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        const struct out_tensor *t = find_out(m, heads[i]);
+        if (t && t->ndim == 2)
+            return t;
     }
-    for (size_t i = 0; st == AR_STATUS_OK && i < ar_safetensors_count(m->adapter); i++) {
-        const struct ar_st_tensor *t = ar_safetensors_at(m->adapter, i);
-        const char *name = t->name + sizeof PEFT_PREFIX - 1;
-        if (ends_with(name, ".lora_A.weight") || ends_with(name, ".lora_B.weight"))
-            continue;
-        struct out_tensor *old = find_out(m, name);
-        if (old) { /* a saved module replaces the base's (a head the base already had) */
-            free(old->name), free(old->data);
-            *old = m->t[--m->n];
-        }
-        st = add_tensor(m, name, t);
-    }
-    return st;
+    return NULL;
+}
+
+/* The adapter's task_type; without one, a saved head means sequence classification and a
+ * decoder without one causal LM. */
+static void resolve_task(struct merge *m)
+{
+    static const char *const known[] = {"SEQ_CLS", "TOKEN_CLS", "CAUSAL_LM"};
+    const char *t = m->adapter->task_type;
+    for (size_t i = 0; t && i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(t, known[i]))
+            m->task = known[i];
+    bool head = ar_peft_adapter_tensor(m->adapter, "classifier.weight") ||
+                ar_peft_adapter_tensor(m->adapter, "classifier.out_proj.weight") ||
+                ar_peft_adapter_tensor(m->adapter, "score.weight");
+    if (!m->task)
+        m->task = head ? "SEQ_CLS" : is_decoder(m) ? "CAUSAL_LM" : NULL;
+}
+
+/* transformers' class of the merged model; NULL (keep the base's) for other pairs. */
+static const char *task_class(const struct merge *m)
+{
+    static const struct {
+        const char *model_type, *task, *cls;
+    } table[] = {
+        {"bert", "SEQ_CLS", "BertForSequenceClassification"},
+        {"bert", "TOKEN_CLS", "BertForTokenClassification"},
+        {"roberta", "SEQ_CLS", "RobertaForSequenceClassification"},
+        {"roberta", "TOKEN_CLS", "RobertaForTokenClassification"},
+        {"gpt2", "SEQ_CLS", "GPT2ForSequenceClassification"},
+        {"gpt2", "CAUSAL_LM", "GPT2LMHeadModel"},
+        {"llama", "SEQ_CLS", "LlamaForSequenceClassification"},
+        {"llama", "CAUSAL_LM", "LlamaForCausalLM"},
+    };
+    for (size_t i = 0; m->task && i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(table[i].model_type, m->model_type) && !strcmp(table[i].task, m->task))
+            return table[i].cls;
+    return NULL;
+}
+
+/* A decoder classifier finds each row's last token by counting the ids that are not
+ * pad_token_id, and refuses batches without one; `train` pads decoders with eos when the model
+ * has no pad token, so the merged config gets pad_token_id = eos_token_id (its first). */
+static int64_t pad_token(const struct merge *m)
+{
+    const struct ar__json_node *root = ar__json_root(m->base_cfg);
+    const struct ar__json_node *pad = ar__json_get(root, "pad_token_id");
+    const struct ar__json_node *eos = ar__json_get(root, "eos_token_id");
+    if (eos && eos->type == AR__JSON_ARRAY)
+        eos = ar__json_at(eos, 0);
+    int64_t id = -1;
+    if (!is_decoder(m) || strcmp(m->task ? m->task : "", "SEQ_CLS") ||
+        (pad && pad->type != AR__JSON_NULL) || !ar__json_as_int(eos, &id))
+        return -1;
+    return id;
 }
 
 /* ---- files ------------------------------------------------------------------------------------ */
-
-static void put_node(struct ar__json_buf *b, const struct ar__json_node *n, int depth);
-
-static void put_object_member(struct ar__json_buf *b, const char *key,
-                              const struct ar__json_node *v, int depth)
-{
-    ar__json_put(b, ",\n");
-    for (int i = 0; i <= depth; i++)
-        ar__json_put(b, "  ");
-    ar__json_write_string(b, key);
-    ar__json_put(b, ": ");
-    put_node(b, v, depth + 1);
-}
-
-static void put_node(struct ar__json_buf *b, const struct ar__json_node *n, int depth)
-{
-    char num[64];
-    switch (n->type) {
-    case AR__JSON_NULL:
-        ar__json_put(b, "null");
-        break;
-    case AR__JSON_FALSE:
-        ar__json_put(b, "false");
-        break;
-    case AR__JSON_TRUE:
-        ar__json_put(b, "true");
-        break;
-    case AR__JSON_NUMBER:
-        if (n->is_int)
-            ar__json_write_int(b, n->i64);
-        else { /* the shortest of 15..17 digits that reads back to the same double */
-            for (int digits = 15; digits <= 17; digits++) {
-                char fmt[8];
-                snprintf(fmt, sizeof fmt, "%%.%dg", digits);
-                ar__json_format_double(num, sizeof num, fmt, n->num);
-                if (strtod(num, NULL) == n->num)
-                    break;
-            }
-            ar__json_put(b, num);
-        }
-        break;
-    case AR__JSON_STRING:
-        ar__json_write_string_n(b, n->str, n->len);
-        break;
-    case AR__JSON_ARRAY:
-        ar__json_put(b, "[");
-        for (size_t i = 0; i < n->count; i++) {
-            ar__json_put(b, i ? ", " : "");
-            put_node(b, n->items[i], depth + 1);
-        }
-        ar__json_put(b, "]");
-        break;
-    case AR__JSON_OBJECT:
-        ar__json_put(b, "{");
-        for (size_t i = 0; i < n->count; i++) {
-            ar__json_put(b, i ? ",\n" : "\n");
-            for (int k = 0; k <= depth; k++)
-                ar__json_put(b, "  ");
-            ar__json_write_string(b, n->keys[i]);
-            ar__json_put(b, ": ");
-            put_node(b, n->items[i], depth + 1);
-        }
-        ar__json_put(b, "}");
-        break;
-    }
-}
-
-/* The base's config.json with the head's labels and the task class. */
-static enum ar_status write_config(struct merge *m, const char *base_dir, const char *out_dir,
-                                   const char *const *labels, int n_labels)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", base_dir);
-    struct ar__json_doc *doc = ar__json_parse_file(path, m->err, m->err_size);
-    if (!doc)
-        return AR_STATUS_BAD_FORMAT;
-    const struct ar__json_node *root = ar__json_root(doc);
-    struct out_tensor *head = find_out(m, "classifier.weight");
-    if (!head)
-        head = find_out(m, "classifier.out_proj.weight");
-    int k = head ? (int)head->shape[0] : 0;
-    struct ar__json_buf b = {0};
-    ar__json_put(&b, "{");
-    bool first = true;
-    for (size_t i = 0; root->type == AR__JSON_OBJECT && i < root->count; i++) {
-        const char *key = root->keys[i];
-        if (k && (!strcmp(key, "architectures") || !strcmp(key, "id2label") ||
-                  !strcmp(key, "label2id") || !strcmp(key, "num_labels")))
-            continue; /* rewritten below */
-        if (first) {
-            ar__json_put(&b, "\n  ");
-            ar__json_write_string(&b, key);
-            ar__json_put(&b, ": ");
-            put_node(&b, root->items[i], 1);
-            first = false;
-        } else {
-            put_object_member(&b, key, root->items[i], 0);
-        }
-    }
-    if (k) {
-        const struct ar__json_node *mt = ar__json_get(root, "model_type");
-        const char *task = NULL; /* the adapter's: a TOKEN_CLS head is a token classifier */
-        ar__json_as_string(ar__json_get(ar__json_root(m->cfg), "task_type"), &task);
-        bool tokens = task && !strcmp(task, "TOKEN_CLS");
-        bool roberta = mt && mt->str && !strcmp(mt->str, "roberta");
-        const char *arch = roberta ? (tokens ? "RobertaForTokenClassification"
-                                             : "RobertaForSequenceClassification")
-                                   : (tokens ? "BertForTokenClassification"
-                                             : "BertForSequenceClassification");
-        ar__json_put(&b, first ? "\n  \"architectures\": [" : ",\n  \"architectures\": [");
-        ar__json_write_string(&b, arch);
-        ar__json_put(&b, "],\n  \"id2label\": {");
-        char name[64];
-        for (int i = 0; i < k; i++) {
-            snprintf(name, sizeof name, "%d", i);
-            ar__json_put(&b, i ? ", " : "");
-            ar__json_write_string(&b, name);
-            ar__json_put(&b, ": ");
-            snprintf(name, sizeof name, "LABEL_%d", i);
-            ar__json_write_string(&b, labels && i < n_labels ? labels[i] : name);
-        }
-        ar__json_put(&b, "},\n  \"label2id\": {");
-        for (int i = 0; i < k; i++) {
-            snprintf(name, sizeof name, "LABEL_%d", i);
-            ar__json_put(&b, i ? ", " : "");
-            ar__json_write_string(&b, labels && i < n_labels ? labels[i] : name);
-            ar__json_put(&b, ": ");
-            ar__json_write_int(&b, i);
-        }
-        ar__json_put(&b, "}");
-    }
-    ar__json_put(&b, "\n}\n");
-    ar__json_free(doc);
-    if (b.oom)
-        return AR_STATUS_OUT_OF_MEMORY;
-    snprintf(path, sizeof path, "%s/config.json", out_dir);
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(b.data, 1, b.len, f) == b.len;
-    ok = (f && fclose(f) == 0) && ok;
-    ar__json_buf_free(&b);
-    return ok ? AR_STATUS_OK
-              : fail(m, AR_STATUS_IO, "%s: cannot write: %s", path, strerror(errno));
-}
 
 static enum ar_status copy_if_present(struct merge *m, const char *from_dir, const char *to_dir,
                                       const char *file)
@@ -352,14 +298,16 @@ static enum ar_status copy_if_present(struct merge *m, const char *from_dir, con
     ok = !ferror(in) && ok;
     fclose(in);
     ok = (out && fclose(out) == 0) && ok;
-    return ok ? AR_STATUS_OK : fail(m, AR_STATUS_IO, "%s: cannot write: %s", to, strerror(errno));
+    return ok ? AR_STATUS_OK
+              : ar__fail_buf(m->err, m->err_size, AR_STATUS_IO, "%s: cannot write: %s", to,
+                             strerror(errno));
 }
 
 static enum ar_status write_weights(struct merge *m, const char *out_dir)
 {
     struct ar_st_write_tensor *w = calloc(m->n + 1, sizeof *w);
     if (!w)
-        return AR_STATUS_OUT_OF_MEMORY;
+        return ar__fail_buf(m->err, m->err_size, AR_STATUS_OUT_OF_MEMORY, "merged tensors");
     for (size_t i = 0; i < m->n; i++) {
         w[i].name = m->t[i].name;
         w[i].ndim = m->t[i].ndim;
@@ -374,42 +322,45 @@ static enum ar_status write_weights(struct merge *m, const char *out_dir)
     return st;
 }
 
-static enum ar_status load_inputs(struct merge *m, const char *base_dir, const char *adapter_dir)
+static enum ar_status write_config(struct merge *m, const char *out_dir,
+                                   const char *const *labels, int n_labels)
+{
+    const struct out_tensor *head = m->task && strcmp(m->task, "CAUSAL_LM") ? head_weight(m)
+                                                                            : NULL;
+    struct ar__merge_config c = {.base = ar__json_root(m->base_cfg),
+                                 .architecture = task_class(m),
+                                 .num_labels = head ? (int)head->shape[0] : 0,
+                                 .labels = labels,
+                                 .n_labels = n_labels,
+                                 .pad_token_id = pad_token(m)};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", out_dir);
+    return ar__peft_merge_write_config(path, &c, m->err, m->err_size);
+}
+
+/* Inputs, the task and the output names' prefix (from the first adapted module). */
+static enum ar_status open_inputs(struct merge *m, const char *base_dir, const char *adapter_dir)
 {
     char path[4096];
     enum ar_status st = ar_safetensors_open(base_dir, &m->base, m->err, m->err_size);
+    if (st == AR_STATUS_OK)
+        st = ar_peft_adapter_read(adapter_dir, &m->adapter, m->err, m->err_size);
     if (st != AR_STATUS_OK)
         return st;
-    snprintf(path, sizeof path, "%s/" AR_PEFT_WEIGHTS_FILE, adapter_dir);
-    if ((st = ar_safetensors_open(path, &m->adapter, m->err, m->err_size)) != AR_STATUS_OK)
-        return st;
-    snprintf(path, sizeof path, "%s/" AR_PEFT_CONFIG_FILE, adapter_dir);
-    if (!(m->cfg = ar__json_parse_file(path, m->err, m->err_size)))
+    snprintf(path, sizeof path, "%s/config.json", base_dir);
+    if (!(m->base_cfg = ar__json_parse_file(path, m->err, m->err_size)))
         return AR_STATUS_BAD_FORMAT;
-    bool fifo = false;
-    ar__json_as_bool(ar__json_get(ar__json_root(m->cfg), "fan_in_fan_out"), &fifo);
-    if (fifo)
-        return fail(m, AR_STATUS_UNSUPPORTED, "%s: fan_in_fan_out adapters (Conv1D) cannot be "
-                                              "merged yet%s", path, "");
-    /* the prefix first: the first adapted module decides how base names map to module paths */
-    for (size_t i = 0; i < ar_safetensors_count(m->adapter); i++) {
-        const char *name = ar_safetensors_at(m->adapter, i)->name;
-        if (ends_with(name, ".lora_A.weight") && !strncmp(name, PEFT_PREFIX, 17)) {
-            char module[512], buf[600];
-            snprintf(module, sizeof module, "%.*s", (int)(strlen(name) - 17 - 14), name + 17);
-            base_weight(m, module, buf, sizeof buf);
+    if (ar__json_root(m->base_cfg)->type != AR__JSON_OBJECT)
+        return ar__fail_buf(m->err, m->err_size, AR_STATUS_BAD_FORMAT,
+                            "%s: expected a JSON object", path);
+    m->model_type = "";
+    ar__json_as_string(ar__json_get(ar__json_root(m->base_cfg), "model_type"), &m->model_type);
+    resolve_task(m);
+    char buf[600];
+    for (int i = 0; i < m->adapter->n_modules; i++)
+        if (m->adapter->modules[i].rank > 0 &&
+            base_weight(m, m->adapter->modules[i].name, buf, sizeof buf))
             break;
-        }
-    }
-    for (size_t i = 0; i < ar_safetensors_count(m->base); i++) {
-        const struct ar_st_tensor *t = ar_safetensors_at(m->base, i);
-        char name[700];
-        if (ends_with(t->name, "position_ids"))
-            continue; /* an integer buffer the model classes rebuild themselves */
-        out_name(m, t->name, name, sizeof name);
-        if ((st = add_tensor(m, name, t)) != AR_STATUS_OK)
-            return st;
-    }
     return AR_STATUS_OK;
 }
 
@@ -418,15 +369,18 @@ enum ar_status ar_peft_merge(const char *base_dir, const char *adapter_dir, cons
 {
     struct merge m = {.err = err, .err_size = err_size};
     err[0] = '\0';
-    enum ar_status st = load_inputs(&m, base_dir, adapter_dir);
+    enum ar_status st = open_inputs(&m, base_dir, adapter_dir);
+    if (st == AR_STATUS_OK)
+        st = load_base(&m);
     if (st == AR_STATUS_OK)
         st = apply_adapter(&m);
     if (st == AR_STATUS_OK && mkdir(out_dir, 0777) != 0 && errno != EEXIST)
-        st = fail(&m, AR_STATUS_IO, "%s: cannot create: %s", out_dir, strerror(errno));
+        st = ar__fail_buf(err, err_size, AR_STATUS_IO, "%s: cannot create: %s", out_dir,
+                          strerror(errno));
     if (st == AR_STATUS_OK)
         st = write_weights(&m, out_dir);
     if (st == AR_STATUS_OK)
-        st = write_config(&m, base_dir, out_dir, labels, n_labels);
+        st = write_config(&m, out_dir, labels, n_labels);
     static const char *const copies[] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
                                          "special_tokens_map.json"};
     for (size_t i = 0; st == AR_STATUS_OK && i < sizeof copies / sizeof copies[0]; i++)
@@ -436,8 +390,8 @@ enum ar_status ar_peft_merge(const char *base_dir, const char *adapter_dir, cons
     for (size_t i = 0; i < m.n; i++)
         free(m.t[i].name), free(m.t[i].data);
     free(m.t);
-    ar__json_free(m.cfg);
-    ar_safetensors_free(m.adapter);
+    ar__json_free(m.base_cfg);
+    ar_peft_adapter_free(m.adapter);
     ar_safetensors_free(m.base);
     return st;
 }

@@ -3,8 +3,10 @@
  *   LoRA    gates stay exactly 1 through training (PEFT's LoRA).
  *   SoRA    the number of non-zero gates falls as the threshold ξ rises; the exported (pruned,
  *           gate-folded) factors give the same logits as the gated model.
- *   AdaLoRA the kept components follow the cubic budget schedule step by step; the pruned export
- *           gives the model's logits.
+ *   AdaLoRA the kept components follow the cubic budget schedule step by step; the reported
+ *           importance is positive from the first step and is the score the mask ranks (it
+ *           reproduces every module's pattern); the pruned export gives the model's logits.
+ *           (Parity with PEFT itself: test_method_adalora_peft.c.)
  *   DyLoRA  after one training run the model evaluates at every rank of the range; the factors
  *           exported at rank b give the model's logits at rank b.
  */
@@ -120,13 +122,51 @@ static void test_dylora(struct ar_ctx *ctx, const struct ar_encoded *set)
     ar_model_free(model);
 }
 
-/* AdaLoRA's budget: b(t) = b_T + (b_0 − b_T)(1 − (t − t_i)/(T − t_f − t_i))³ between the phases
- * (METHODS.md §5.4), recomputed here independently and compared with the number of components
- * the method keeps after every step. */
+/* AdaLoRA's budget: b(t) = ⌊(b_0 − b_T)(1 − (t − t_i)/(T − t_f − t_i))³ + b_T⌋ between the phases
+ * (METHODS.md §5.4), with t = the steps done before this one (PEFT's global_step), recomputed here
+ * independently and compared with the number of components the method keeps after every step.
+ * The reported importance must be the score the mask ranked: positive, and the kept components
+ * exactly the `budget` best by it (every masked score ≤ every kept one). */
 struct budget_watch {
     struct ar_method *method;
     int steps, kept[16], budget[16];
+    int ranked; /* steps whose pattern was checked against the reported importance */
 };
+
+static int cmp_importance(const void *x, const void *y)
+{
+    float a = *(const float *)x, b = *(const float *)y;
+    return (a > b) - (a < b);
+}
+
+/* Report r's importance must reproduce its pattern: with τ the (b0 − budget)-th smallest score
+ * over all modules, module i keeps exactly its components scoring above τ (effective[i]). */
+static void check_importance(const struct ar_method_report *r, int step)
+{
+    float all[64], lo = INFINITY;
+    int total = 0, kept = 0, finite = 1;
+    for (int i = 0; i < r->n_modules; i++)
+        for (int j = 0; j < r->values_count[i] && total < 64; j++) {
+            all[total++] = r->values[i][j];
+            finite &= isfinite(r->values[i][j]);
+            lo = fminf(lo, r->values[i][j]);
+        }
+    CHECK(strcmp(r->values_kind, "importance") == 0, "values kind %s", r->values_kind);
+    CHECK(finite && lo > 0.0f, "step %d: importance must be finite and positive (min %g)", step,
+          (double)lo);
+    qsort(all, (size_t)total, sizeof *all, cmp_importance);
+    int k = total - (int)r->threshold;
+    float tau = k >= 1 && k <= total ? all[k - 1] : -INFINITY;
+    for (int i = 0; i < r->n_modules; i++) {
+        int above = 0;
+        for (int j = 0; j < r->values_count[i]; j++)
+            above += r->values[i][j] > tau;
+        CHECK(above == r->effective[i], "step %d module %d: %d scores above the threshold, %d kept",
+              step, i, above, r->effective[i]);
+        kept += r->effective[i];
+    }
+    CHECK(kept == (int)r->threshold, "step %d: %d kept, budget %g", step, kept, r->threshold);
+}
 
 static enum ar_status watch_step(void *user, struct ar_trainer *t, const struct ar_train_state *s)
 {
@@ -142,6 +182,16 @@ static enum ar_status watch_step(void *user, struct ar_trainer *t, const struct 
     w->kept[s->step - 1] = kept;
     w->budget[s->step - 1] = (int)r->threshold;
     w->steps = s->step;
+    if (kept < 16) { /* a mask has cut: its scores are the reported importance */
+        check_importance(r, s->step);
+        w->ranked++;
+    } else { /* before the first mask: already the live score, positive after one gradient */
+        float lo = INFINITY;
+        for (int i = 0; i < r->n_modules; i++)
+            for (int j = 0; j < r->values_count[i]; j++)
+                lo = fminf(lo, r->values[i][j]);
+        CHECK(lo > 0.0f, "step %d: importance %g before the first mask", s->step, (double)lo);
+    }
     return AR_STATUS_OK;
 }
 
@@ -164,23 +214,24 @@ static void test_adalora(struct ar_ctx *ctx, const struct ar_encoded *set)
     CHECK_OK(ctx, ar_trainer_add_hooks(t, &hooks));
     CHECK_OK(ctx, ar_trainer_run(t));
     CHECK(w.steps == 10, "watched %d steps", w.steps);
-    /* 4 modules × R 4: b0 = 16, bT = 4 × 2 = 8; T = 10, tinit 2, tfinal 3 → budget phase t = 3..6,
-     * final mask at t = 7. */
+    /* 4 modules × R 4: b0 = 16, bT = 4 × 2 = 8; T = 10, tinit 2, tfinal 3: after step s, t = s − 1;
+     * budget phase t = 3..6 (s = 4..7), final mask at t = 7 (s = 8), frozen after. */
     for (int step = 1; step <= w.steps; step++) {
-        int want;
-        if (step <= 2)
+        int t_peft = step - 1, want;
+        if (t_peft <= 2)
             want = 16;
-        else if (step >= 7)
+        else if (t_peft >= 7)
             want = 8;
         else {
-            double left = 1.0 - (double)(step - 2) / 5.0;
-            want = (int)floor(8.0 + 8.0 * left * left * left);
+            double left = 1.0 - (double)(t_peft - 2) / 5.0;
+            want = (int)floor(8.0 * left * left * left + 8.0);
         }
         CHECK(w.budget[step - 1] == want, "step %d: budget %d, schedule says %d", step,
               w.budget[step - 1], want);
         CHECK(w.kept[step - 1] == want, "step %d: %d components kept, budget %d", step,
               w.kept[step - 1], want);
     }
+    CHECK(w.ranked == 7, "the importance was checked at %d masked steps, want 7", w.ranked);
     CHECK_OK(ctx, ar_method_finish(method));
     float gated[24], exported[24];
     toy_logits(ctx, model, set, gated);

@@ -24,8 +24,11 @@ static void usage(FILE *out)
             "                   adarank_state.json (the method's ranks and state). Load it with\n"
             "                   PeftModel.from_pretrained(base, DIR) or `adarank-cl eval --adapter`.\n"
             "  --merged         DIR becomes a plain model folder: the base checkpoint with every\n"
-            "                   adapted weight replaced by W + scale*B*A, the trained head, a\n"
-            "                   config.json with the run's labels, and the tokenizer files.\n"
+            "                   adapted weight replaced by W + scale*B*A (GPT-2's Conv1D in its\n"
+            "                   own (in, out) layout), the trained head (classifier or score), a\n"
+            "                   config.json with the task's class (e.g. LlamaForCausalLM,\n"
+            "                   GPT2ForSequenceClassification) and the run's labels, and the\n"
+            "                   tokenizer files; from_pretrained(DIR) loads it without PEFT.\n"
             "  -o, --out DIR    output folder (default RUN_DIR/export, or RUN_DIR/merged)\n"
             "  --model DIR      the base checkpoint (default: \"model\" of RUN_DIR/config.json)\n");
 }
@@ -50,28 +53,17 @@ static bool copy_file(const char *from, const char *to, char *err, size_t err_si
     return ok;
 }
 
-/* The adapter must load before it is copied: a half-written or foreign folder is refused. */
+/* The adapter must load before it is copied: a half-written or foreign folder is refused. It is
+ * read whole (peft.h), with the checks every reader of it applies (eval, --init-adapter, merge). */
 static int check_adapter(const char *adapter)
 {
-    char path[4096], err[2048];
-    snprintf(path, sizeof path, "%.3000s/%s", adapter, AR_PEFT_CONFIG_FILE);
-    struct ar__json_doc *cfg = ar__json_parse_file(path, err, sizeof err);
-    const char *type = NULL;
-    bool lora = cfg && ar__json_as_string(ar__json_get(ar__json_root(cfg), "peft_type"), &type) &&
-                !strcmp(type, "LORA");
-    ar__json_free(cfg);
-    if (!lora) {
-        fprintf(stderr, "adarank-cl: export: %s\n",
-                cfg ? "the adapter is not a PEFT LoRA adapter (peft_type)" : err);
-        return CLI_EXIT_BAD_INPUT;
-    }
-    snprintf(path, sizeof path, "%.3000s/%s", adapter, AR_PEFT_WEIGHTS_FILE);
-    struct ar_safetensors *st = NULL;
-    enum ar_status s = ar_safetensors_open(path, &st, err, sizeof err);
-    ar_safetensors_free(st);
-    if (s != AR_STATUS_OK) {
+    char err[2048];
+    struct ar_peft_adapter *a = NULL;
+    enum ar_status st = ar_peft_adapter_read(adapter, &a, err, sizeof err);
+    ar_peft_adapter_free(a);
+    if (st != AR_STATUS_OK) {
         fprintf(stderr, "adarank-cl: export: %s\n", err);
-        return cli_exit_for_status(s);
+        return cli_exit_for_status(st);
     }
     return CLI_EXIT_OK;
 }
