@@ -91,7 +91,7 @@ struct ar_peft_adapter {
 enum ar_status ar_peft_export(const char *dir, const struct ar_peft_adapter *adapter, char *err,
                               size_t err_size);
 
-/* ---- reading an adapter back (core/peft_import.c) ------------------------------------------
+/* ---- reading an adapter back (core/peft_import.c, core/peft_query.c) --------------------------
  *
  * ar_peft_adapter_read parses DIR/adapter_config.json (peft_type LORA; r, lora_alpha, use_rslora,
  * rank_pattern, alpha_pattern, target_modules, modules_to_save, task_type, base_model_name_or_path,

@@ -1,4 +1,4 @@
-/* Fuzzes the train config loader (ar_train_config_load, core/train_config.c) through a
+/* Fuzzes the train config loader (ar_train_config_load, core/train_config_file.c) through a
  * temporary file, then writes the result back to JSON (every loaded string is touched). */
 #include "fuzz.h"
 
