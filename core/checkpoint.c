@@ -1,7 +1,6 @@
 /* Checkpoints: writing and reading one file (the format is in checkpoint.h). Listing, falling back
  * to an older file and trimming metrics.jsonl are in checkpoint_files.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include <unistd.h>
 
 #include "adarank/tensorboard.h"
+#include "atomic_file.h"
 #include "checkpoint_internal.h"
 #include "method_internal.h"
 
@@ -146,15 +146,6 @@ static enum ar_status write_regions(struct ar_trainer *t, int fd, uint32_t *crc,
     return st;
 }
 
-static void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd); /* the rename is durable only once the folder is */
-        close(fd);
-    }
-}
-
 enum ar_status ar_checkpoint_save(struct ar_trainer *t, struct ar_method *method, const char *dir,
                                   char *path, size_t path_size)
 {
@@ -169,36 +160,34 @@ enum ar_status ar_checkpoint_save(struct ar_trainer *t, struct ar_method *method
     struct ar_train_progress progress;
     ar_trainer_get_progress(t, &progress);
     int step = progress.step;
-    char final[4096], tmp[4200];
+    char final[4096];
     snprintf(final, sizeof final, "%s/checkpoint-%d.arck", dir, step);
-    snprintf(tmp, sizeof tmp, "%s.tmp", final);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
+    /* durably (atomic_file.h): a kill or a full disk leaves the older checkpoints as they were */
+    struct ar__atomic_file af;
+    char why[4400];
+    if (ar__atomic_open(&af, final, why, sizeof why) != AR_STATUS_OK) {
         free(head.data);
-        return ar__fail(ctx, AR_STATUS_IO, "checkpoint: %s: cannot create: %s", tmp,
-                        strerror(errno));
+        return ar__fail(ctx, AR_STATUS_IO, "checkpoint: %s", why);
     }
+    /* written through the descriptor, so nothing waits in af.f's buffer */
+    int fd = fileno(af.f);
     uint32_t crc = 0;
     if (!write_all(fd, head.data, head.size, &crc))
-        st = ar__fail(ctx, AR_STATUS_IO, "checkpoint: %s: cannot write: %s", tmp, strerror(errno));
+        st = ar__fail(ctx, AR_STATUS_IO, "checkpoint: %s: cannot write: %s", af.tmp,
+                      strerror(errno));
     free(head.data);
     if (st == AR_STATUS_OK)
-        st = write_regions(t, fd, &crc, tmp);
+        st = write_regions(t, fd, &crc, af.tmp);
     uint32_t unused = 0;
     if (st == AR_STATUS_OK && !write_all(fd, &crc, 4, &unused))
-        st = ar__fail(ctx, AR_STATUS_IO, "checkpoint: %s: cannot write: %s", tmp, strerror(errno));
-    if (st == AR_STATUS_OK && fsync(fd) != 0)
-        st = ar__fail(ctx, AR_STATUS_IO, "checkpoint: %s: fsync: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && st == AR_STATUS_OK)
-        st = ar__fail(ctx, AR_STATUS_IO, "checkpoint: %s: close: %s", tmp, strerror(errno));
-    if (st == AR_STATUS_OK && rename(tmp, final) != 0)
-        st = ar__fail(ctx, AR_STATUS_IO, "checkpoint: cannot rename %s to %s: %s", tmp, final,
+        st = ar__fail(ctx, AR_STATUS_IO, "checkpoint: %s: cannot write: %s", af.tmp,
                       strerror(errno));
     if (st != AR_STATUS_OK) {
-        unlink(tmp);
+        ar__atomic_abort(&af);
         return st;
     }
-    fsync_dir(dir);
+    if (ar__atomic_commit(&af, why, sizeof why) != AR_STATUS_OK)
+        return ar__fail(ctx, AR_STATUS_IO, "checkpoint: %s", why);
     ar__checkpoint_prune(dir, AR_CHECKPOINT_KEEP); /* only now, with the new file durable */
     if (path)
         snprintf(path, path_size, "%s", final);

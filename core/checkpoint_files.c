@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "checkpoint_internal.h"
 #include "json.h"
 
@@ -130,12 +131,12 @@ void ar__checkpoint_prune(const char *dir, int keep)
         snprintf(path, sizeof path, "%s/checkpoint-%d.arck", dir, steps[i]);
         unlink(path);
     }
-    /* the temporaries of writes a kill interrupted */
+    /* the temporaries of writes a kill interrupted: checkpoint-N.arck.tmp.PID[.n]
+     * (atomic_file.h), or checkpoint-N.arck.tmp from before that */
     DIR *d = opendir(dir);
     for (struct dirent *e; d && (e = readdir(d));) {
-        size_t len = strlen(e->d_name);
-        if (!strncmp(e->d_name, "checkpoint-", 11) && len > 9 &&
-            !strcmp(e->d_name + len - 9, ".arck.tmp")) {
+        const char *t = strstr(e->d_name, ".arck.tmp");
+        if (!strncmp(e->d_name, "checkpoint-", 11) && t && (t[9] == '\0' || t[9] == '.')) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             unlink(path);
@@ -214,16 +215,13 @@ enum ar_status ar_checkpoint_trim_metrics(const char *path, int step, int *last_
         snprintf(err, err_size, "%s: cannot read: %s", path, strerror(errno));
         return AR_STATUS_IO;
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "wb");
-    if (!out) {
-        snprintf(err, err_size, "%s: cannot create: %s", tmp, strerror(errno));
+    /* durably (atomic_file.h): a kill during the rewrite leaves the whole old file */
+    struct ar__atomic_file af;
+    if (ar__atomic_open(&af, path, err, err_size) != AR_STATUS_OK) {
         free(text);
         return AR_STATUS_IO;
     }
-    bool ok = true;
-    for (char *line = text; ok && line < text + size;) {
+    for (char *line = text; line < text + size;) {
         char *nl = memchr(line, '\n', (size_t)(text + size - line));
         if (!nl)
             break; /* a line cut by the kill: never complete, dropped */
@@ -233,19 +231,15 @@ enum ar_status ar_checkpoint_trim_metrics(const char *path, int step, int *last_
         if (!line_event(line, len, event, sizeof event, &s) || s > step)
             break; /* written after the checkpoint (or damaged): the resumed run rewrites it */
         if (strcmp(event, "run_end")) {
-            ok = fwrite(line, 1, len + 1, out) == len + 1;
+            if (!ar__atomic_put(&af, line, len + 1))
+                break; /* commit reports it */
             if (!strcmp(event, "ranks") && last_ranks_step)
                 *last_ranks_step = (int)s;
         }
         line = nl + 1;
     }
     free(text);
-    ok = fflush(out) == 0 && fsync(fileno(out)) == 0 && ok;
-    ok = fclose(out) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, err_size, "%s: cannot rewrite: %s", path, strerror(errno));
-        unlink(tmp);
+    if (ar__atomic_commit(&af, err, err_size) != AR_STATUS_OK)
         return AR_STATUS_IO;
-    }
     return AR_STATUS_OK;
 }

@@ -1,4 +1,5 @@
-/* ar_evaluate: the model over a labelled set, without dropout, to loss and metrics (train.h). */
+/* ar_evaluate: the model over a labelled set, without dropout, to loss and metrics, and
+ * ar_evaluate_outputs: the same with per-example predictions and probabilities (train.h). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -17,14 +18,37 @@ static int by_length(const void *a, const void *b)
     return lx != ly ? (lx > ly) - (lx < ly) : (x > y) - (x < y);
 }
 
+/* Softmax of one row of v logits into p, in double (max subtracted first, so no exp overflows). */
+static void softmax_row(const float *logits, int v, float *p)
+{
+    float top = logits[0];
+    for (int c = 1; c < v; c++)
+        top = logits[c] > top ? logits[c] : top;
+    double sum = 0;
+    for (int c = 0; c < v; c++)
+        sum += exp((double)logits[c] - top);
+    for (int c = 0; c < v; c++)
+        p[c] = (float)(exp((double)logits[c] - top) / sum);
+}
+
 enum ar_status ar_evaluate(struct ar_ctx *ctx, struct ar_model *model, const struct ar_encoded *set,
                            int batch_size, int32_t pad_id, struct ar_eval_result *out,
                            int32_t *predictions)
 {
+    const struct ar_eval_outputs o = {.predictions = predictions};
+    return ar_evaluate_outputs(ctx, model, set, batch_size, pad_id, out, &o);
+}
+
+enum ar_status ar_evaluate_outputs(struct ar_ctx *ctx, struct ar_model *model,
+                                   const struct ar_encoded *set, int batch_size, int32_t pad_id,
+                                   struct ar_eval_result *out,
+                                   const struct ar_eval_outputs *outputs)
+{
+    const struct ar_eval_outputs none = {0}, *o = outputs ? outputs : &none;
     if (ar_model_task(model) == AR_TASK_CAUSAL_LM)
-        return ar__evaluate_lm(ctx, model, set, batch_size, pad_id, out);
+        return ar__evaluate_lm(ctx, model, set, batch_size, pad_id, out, o);
     if (ar_model_task(model) == AR_TASK_TOKEN_CLS)
-        return ar__evaluate_tokens(ctx, model, set, batch_size, pad_id, out);
+        return ar__evaluate_tokens(ctx, model, set, batch_size, pad_id, out, o);
     *out = (struct ar_eval_result){0};
     out->loss = out->accuracy = out->macro_f1 = out->mcc = out->perplexity = NAN;
     if (batch_size < 1 || set->count < 1 || set->num_labels < 1)
@@ -68,8 +92,10 @@ enum ar_status ar_evaluate(struct ar_ctx *ctx, struct ar_model *model, const str
                 if (row[c] > row[best])
                     best = c;
             ar_confusion_add(&conf, pb.labels[r], best);
-            if (predictions)
-                predictions[order[at + r]] = best;
+            if (o->predictions)
+                o->predictions[order[at + r]] = best;
+            if (o->probabilities)
+                softmax_row(row, v, o->probabilities + (size_t)order[at + r] * (size_t)v);
         }
     }
     if (st == AR_STATUS_OK) {

@@ -9,10 +9,32 @@
 
 #include "eval_internal.h"
 #include "internal.h"
+#include "model_internal.h"
+
+/* Every example's loss: the mean of its counted tokens' cross-entropies. The forward leaves the
+ * per-position losses (B·T, 0 where the target is ignored) on the host (ar__decoder_loss reads
+ * them back to form the batch mean), so they cost no second pass and no download of the
+ * (B·T, vocabulary) logits. */
+static void row_losses(const struct ar_model *model, const struct ar_padded_batch *pb, int at,
+                       const struct ar_eval_outputs *o)
+{
+    for (int r = 0; r < pb->batch; r++) {
+        double sum = 0;
+        int32_t n = 0;
+        for (size_t k = (size_t)r * (size_t)pb->time; k < (size_t)(r + 1) * (size_t)pb->time;
+             k++)
+            if (pb->token_labels[k] >= 0)
+                sum += model->host_losses[k], n++;
+        if (o->losses)
+            o->losses[at + r] = n ? sum / n : NAN;
+        if (o->tokens)
+            o->tokens[at + r] = n;
+    }
+}
 
 enum ar_status ar__evaluate_lm(struct ar_ctx *ctx, struct ar_model *model,
                                const struct ar_encoded *set, int batch_size, int32_t pad_id,
-                               struct ar_eval_result *out)
+                               struct ar_eval_result *out, const struct ar_eval_outputs *o)
 {
     *out = (struct ar_eval_result){0};
     out->loss = out->accuracy = out->macro_f1 = out->mcc = out->perplexity = NAN;
@@ -40,6 +62,8 @@ enum ar_status ar__evaluate_lm(struct ar_ctx *ctx, struct ar_model *model,
             loss_sum += (double)loss * (double)counted;
             tokens += counted;
         }
+        if (st == AR_STATUS_OK && (o->losses || o->tokens))
+            row_losses(model, &pb, at, o);
     }
     if (st == AR_STATUS_OK) {
         out->count = set->count;

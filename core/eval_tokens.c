@@ -130,9 +130,24 @@ static int row_tokens(const struct ar_padded_batch *pb, const float *logits, int
     return n;
 }
 
+/* The argmax tag of every real token of batch row r (example i), into preds at i's offset. */
+static void row_argmax(const struct ar_encoded *set, const struct ar_padded_batch *pb,
+                       const float *logits, int v, int r, int i, int32_t *preds)
+{
+    int32_t *dst = preds + set->offsets[i];
+    for (int t = 0; t < ar_encoded_length(set, i); t++) {
+        const float *row = logits + ((size_t)r * (size_t)pb->time + (size_t)t) * (size_t)v;
+        int best = 0;
+        for (int c = 1; c < v; c++)
+            if (row[c] > row[best])
+                best = c;
+        dst[t] = best;
+    }
+}
+
 enum ar_status ar__evaluate_tokens(struct ar_ctx *ctx, struct ar_model *model,
                                    const struct ar_encoded *set, int batch_size, int32_t pad_id,
-                                   struct ar_eval_result *out)
+                                   struct ar_eval_result *out, const struct ar_eval_outputs *o)
 {
     *out = (struct ar_eval_result){0};
     out->loss = out->accuracy = out->macro_f1 = out->mcc = out->perplexity = NAN;
@@ -173,6 +188,8 @@ enum ar_status ar__evaluate_tokens(struct ar_ctx *ctx, struct ar_model *model,
             if (k) /* the batch's loss is its mean over counted tokens: weigh it back */
                 loss_sum += (double)loss * k;
             out->tokens += k;
+            if (o->token_predictions)
+                row_argmax(set, &pb, logits, v, r, at + r, o->token_predictions);
         }
     }
     if (st == AR_STATUS_OK) {

@@ -9,6 +9,7 @@
 
 #include "adarank/peft.h"
 #include "adarank/safetensors.h"
+#include "atomic_file.h"
 #include "json.h"
 
 /* PEFT's rank divisor: r, or sqrt(r) with rsLoRA (Kalajdzievski 2023). */
@@ -245,27 +246,6 @@ static void put_state(struct ar__json_buf *b, const struct ar_peft_adapter *a)
     ar__json_put(b, "}\n");
 }
 
-/* Writes text to path through a temporary file and rename, so readers never see half a file. */
-static enum ar_status write_atomic(const char *path, const char *text, size_t len, char *err,
-                                   size_t err_size)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(err, err_size, "%s: cannot create: %s", tmp, strerror(errno));
-        return AR_STATUS_IO;
-    }
-    bool ok = fwrite(text, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, err_size, "%s: write failed: %s", path, strerror(errno));
-        remove(tmp);
-        return AR_STATUS_IO;
-    }
-    return AR_STATUS_OK;
-}
-
 static enum ar_status write_weights(const char *path, const struct ar_peft_adapter *a, char *err,
                                     size_t err_size)
 {
@@ -363,9 +343,9 @@ enum ar_status ar_peft_export(const char *dir, const struct ar_peft_adapter *a, 
         st = AR_STATUS_OUT_OF_MEMORY;
     }
     snprintf(path, sizeof path, "%s/%s", dir, AR_PEFT_STATE_FILE);
-    if (st == AR_STATUS_OK) st = write_atomic(path, state.data, state.len, err, err_size);
+    if (st == AR_STATUS_OK) st = ar__atomic_write(path, state.data, state.len, err, err_size);
     snprintf(path, sizeof path, "%s/%s", dir, AR_PEFT_CONFIG_FILE);
-    if (st == AR_STATUS_OK) st = write_atomic(path, config.data, config.len, err, err_size);
+    if (st == AR_STATUS_OK) st = ar__atomic_write(path, config.data, config.len, err, err_size);
     ar__json_buf_free(&state);
     ar__json_buf_free(&config);
     return st;

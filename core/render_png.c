@@ -1,14 +1,15 @@
 /* View dispatch, the 2 × 2 "all" view and PNG export (render.h).
  *
- * The PNG is written to a temporary file in the destination directory and renamed over the
- * target, so a viewer (or the GUI's file monitor) never sees a half-written image and a failed
- * export leaves the previous file intact. */
+ * The PNG is streamed into a temporary file next to the target, fsynced and renamed over it
+ * (core/atomic_file.c), so a viewer (or the GUI's file monitor) never sees a half-written image
+ * and a failed export leaves the previous file intact. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "render_internal.h"
 
 struct ar_render_opts ar_render_default_opts(void)
@@ -105,6 +106,12 @@ static enum ar_status cairo_fail(cairo_status_t cs, const char *path, const char
     return cs == CAIRO_STATUS_NO_MEMORY ? AR_STATUS_OUT_OF_MEMORY : AR_STATUS_IO;
 }
 
+/* cairo's PNG writer streams into the durable temporary file (core/atomic_file.c). */
+static cairo_status_t put_png(void *closure, const unsigned char *data, unsigned int length)
+{
+    return ar__atomic_put(closure, data, length) ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
 enum ar_status ar_render_png(const char *path, int width, int height,
                              const struct ar_metrics_run *run, enum ar_render_view view,
                              const struct ar_render_opts *opts, char *err, size_t err_size)
@@ -117,31 +124,19 @@ enum ar_status ar_render_png(const char *path, int width, int height,
     enum ar_status st;
     cairo_surface_t *surface = draw_surface(width, height, run, view, opts, &st, err, err_size);
     if (!surface) return st;
-    cairo_status_t cs;
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) {
+    struct ar__atomic_file af;
+    st = ar__atomic_open(&af, path, err, err_size);
+    if (st != AR_STATUS_OK) {
         cairo_surface_destroy(surface);
-        snprintf(err, err_size, "%s: out of memory", path);
-        return AR_STATUS_OUT_OF_MEMORY;
+        return st;
     }
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    cs = cairo_surface_write_to_png(surface, tmp);
+    cairo_status_t cs = cairo_surface_write_to_png_stream(surface, put_png, &af);
     cairo_surface_destroy(surface);
-    if (cs != CAIRO_STATUS_SUCCESS) {
-        remove(tmp);
-        free(tmp);
+    if (cs != CAIRO_STATUS_SUCCESS && cs != CAIRO_STATUS_WRITE_ERROR) {
+        ar__atomic_abort(&af);
         return cairo_fail(cs, path, "cannot write the PNG", err, err_size);
     }
-    if (rename(tmp, path) != 0) {
-        snprintf(err, err_size, "%s: cannot rename the finished PNG into place: %s", path,
-                 strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return AR_STATUS_IO;
-    }
-    free(tmp);
-    return AR_STATUS_OK;
+    return ar__atomic_commit(&af, err, err_size); /* reports a failed write with its errno */
 }
 
 static cairo_surface_t *draw_surface(int width, int height, const struct ar_metrics_run *run,

@@ -1,15 +1,15 @@
 /* Writing float32 safetensors files atomically (safetensors.h): the whole file goes to a
- * temporary file in the target's directory, is synced, then renamed over the target, so a crash
- * or a full disk never leaves a half-written checkpoint in place of a good one. */
+ * temporary file in the target's directory, is synced, then renamed over the target
+ * (atomic_file.h), so a crash or a full disk never leaves a half-written checkpoint in place of
+ * a good one. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "adarank/safetensors.h"
+#include "atomic_file.h"
 #include "internal.h"
 #include "json.h"
 
@@ -124,7 +124,7 @@ static enum ar_status check_args(const char *path, const struct ar_st_write_tens
     return AR_STATUS_OK;
 }
 
-/* Writes the temporary file fully and syncs it; errno tells why on failure. */
+/* Writes the whole file to fd (the commit syncs it); errno tells why on failure. */
 static bool write_file(int fd, const struct ar__json_buf *header,
                        const struct ar_st_write_tensor *const *order, size_t count)
 {
@@ -134,20 +134,7 @@ static bool write_file(int fd, const struct ar__json_buf *header,
     if (!write_all(fd, len, 8) || !write_all(fd, header->data, header->len)) return false;
     for (size_t i = 0; i < count; i++)
         if (!write_floats(fd, order[i]->data, element_count(order[i]))) return false;
-    return fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-}
-
-/* Makes the rename durable: sync the directory entry (best effort; some file systems refuse). */
-static void sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    return true;
 }
 
 enum ar_status ar_safetensors_write(const char *path, const struct ar_st_write_tensor *tensors,
@@ -188,26 +175,17 @@ enum ar_status ar_safetensors_write(const char *path, const struct ar_st_write_t
     }
     ar__json_free(check);
 
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = ar__fail_buf(err, err_size, AR_STATUS_IO,
-                          "%s: cannot create a file in its directory: %s", path, strerror(errno));
-    } else {
-        bool ok = write_file(fd, &header, order, count);
-        int saved = errno;
-        if (close(fd) != 0 && ok) ok = false, saved = errno;
-        if (ok && rename(tmp, path) != 0) ok = false, saved = errno;
-        if (!ok) {
-            unlink(tmp);
-            st = ar__fail_buf(err, err_size, AR_STATUS_IO,
-                              "%s: cannot write: %s (any existing file "
-                              "is left as it was)",
-                              path, strerror(saved));
-        } else {
-            sync_dir(path);
-        }
+    /* durably (atomic_file.h); written through the descriptor, so nothing waits in af.f's
+     * buffer */
+    struct ar__atomic_file af;
+    char why[4400];
+    st = ar__atomic_open(&af, path, err, err_size);
+    if (st == AR_STATUS_OK) {
+        if (!write_file(fileno(af.f), &header, order, count))
+            af.error = errno ? errno : EIO; /* commit removes the temporary file, reports it */
+        st = ar__atomic_commit(&af, why, sizeof why);
+        if (st != AR_STATUS_OK)
+            ar__fail_buf(err, err_size, st, "%s (any existing file is left as it was)", why);
     }
     ar__json_buf_free(&header);
     free(order);

@@ -164,7 +164,7 @@ static void test_write_errors(void)
     DIR *d = opendir(dir);
     int leftovers = 0;
     for (struct dirent *e; d && (e = readdir(d));)
-        leftovers += strstr(e->d_name, ".tmp-") != NULL;
+        leftovers += strstr(e->d_name, ".tmp.") != NULL;
     if (d) closedir(d);
     CHECK(leftovers == 0, "%d temporary files left", leftovers);
 }

@@ -4,15 +4,17 @@
  * The adapter is read and loaded by the library (ar_peft_adapter_read, ar_model_load_adapter):
  * the model adapts the adapter's modules at R = their largest rank, each module keeps its own rank
  * and PEFT's scale for it. Class names come from --labels or from the run's config.json next to
- * the adapter, so the ids are those of training. */
+ * the adapter, so the ids are those of training. --predictions writes every example's prediction
+ * as JSONL (core/eval_predictions.h) for looking at the errors. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../eval_predictions.h"
 #include "cli.h"
 #include "train_job.h"
 
 struct eval_args {
-    const char *model, *adapter, *data, *device, *labels;
+    const char *model, *adapter, *data, *device, *labels, *predictions;
     int max_length, batch;
     bool json;
 };
@@ -27,7 +29,14 @@ static void usage(FILE *out)
                  "  --max-length N       tokens per example (default: the run's, else 128)\n"
                  "  --batch N            examples per batch (default 64)\n"
                  "  --device D           OpenCL device index or name\n"
-                 "  --json               print the metrics as JSON\n");
+                 "  --json               print the metrics as JSON\n"
+                 "  --predictions FILE   also write every example's prediction to FILE as JSONL,\n"
+                 "                       one line per example in the data's order:\n"
+                 "                       classification: index, text, label, prediction,\n"
+                 "                       probabilities; token classification: index, words,\n"
+                 "                       tags, predicted (a tag per word, null for a word cut\n"
+                 "                       off); causal LM: index, prompt, completion, loss (mean\n"
+                 "                       over the example's tokens), tokens\n");
 }
 
 /* Class names, max length and column names from the run's config.json next to the adapter. */
@@ -67,6 +76,8 @@ static int parse(int argc, char **argv, struct eval_args *a)
             a->device = v;
         else if (!strcmp(o, "--labels"))
             a->labels = v;
+        else if (!strcmp(o, "--predictions") && v[0])
+            a->predictions = v;
         else if (!strcmp(o, "--max-length") && (a->max_length = atoi(v)) >= 2)
             continue;
         else if (!strcmp(o, "--batch") && (a->batch = atoi(v)) >= 1)
@@ -190,12 +201,120 @@ static int load_model(const struct eval_args *a, struct eval_state *s, int max_l
     return CLI_EXIT_OK;
 }
 
+/* The metrics line, or its JSON object with --json. */
+static void print_metrics(const struct eval_args *a, const struct eval_state *s,
+                          const struct ar_eval_result *r)
+{
+    if (s->lm && a->json)
+        printf("{\"count\": %d, \"tokens\": %lld, \"loss\": %.6g, \"perplexity\": %.6g}\n",
+               r->count, (long long)r->tokens, r->loss, r->perplexity);
+    else if (s->lm)
+        printf("%s: %d examples, %lld completion tokens: loss %.4f  perplexity %.4g\n", a->data,
+               r->count, (long long)r->tokens, r->loss, r->perplexity);
+    else if (s->tokens && a->json)
+        printf("{\"count\": %d, \"tokens\": %lld, \"loss\": %.6g, \"accuracy\": %.6g, "
+               "\"f1\": %.6g, \"mcc\": %.6g}\n",
+               r->count, (long long)r->tokens, r->loss, r->accuracy, r->macro_f1, r->mcc);
+    else if (s->tokens)
+        printf("%s: %d examples, %lld labelled words: loss %.4f  token accuracy %.4f  %s "
+               "%.4f  mcc %.4f\n",
+               a->data, r->count, (long long)r->tokens, r->loss, r->accuracy,
+               ar_tags_are_iob((const char *const *)s->set->label_names, s->set->num_labels)
+                   ? "entity f1"
+                   : "macro f1",
+               r->macro_f1, r->mcc);
+    else if (a->json)
+        printf("{\"count\": %d, \"loss\": %.6g, \"accuracy\": %.6g, \"f1\": %.6g, "
+               "\"mcc\": %.6g}\n",
+               r->count, r->loss, r->accuracy, r->macro_f1, r->mcc);
+    else
+        printf("%s: %d examples: loss %.4f  accuracy %.4f  f1 %.4f  mcc %.4f\n", a->data,
+               r->count, r->loss, r->accuracy, r->macro_f1, r->mcc);
+}
+
+/* The per-example arrays of the model's task that --predictions needs (none without it). */
+static bool outputs_alloc(const struct eval_state *s, bool want, struct ar_eval_outputs *o)
+{
+    *o = (struct ar_eval_outputs){0};
+    size_t n = (size_t)s->set->count;
+    if (!want)
+        return true;
+    if (s->lm) {
+        o->losses = malloc(n * sizeof *o->losses);
+        o->tokens = malloc(n * sizeof *o->tokens);
+        return o->losses && o->tokens;
+    }
+    if (s->tokens) {
+        size_t all = (size_t)s->set->offsets[n] + 1;
+        return (o->token_predictions = malloc(all * sizeof *o->token_predictions)) != NULL;
+    }
+    o->predictions = malloc(n * sizeof *o->predictions);
+    o->probabilities = malloc(n * (size_t)s->set->num_labels * sizeof *o->probabilities);
+    return o->predictions && o->probabilities;
+}
+
+static void outputs_free(struct ar_eval_outputs *o)
+{
+    free(o->predictions), free(o->probabilities), free(o->token_predictions);
+    free(o->losses), free(o->tokens);
+}
+
+/* Evaluates, prints the metrics, and with --predictions fills and commits pf (opened). */
+static int evaluate(const struct eval_args *a, struct eval_state *s, int max_length,
+                    struct ar__predictions_file *pf)
+{
+    int32_t pad = ar_tokenizer_pad_id(s->tok);
+    if (pad < 0 && s->cfg.arch != AR_ARCH_BERT) /* decoders pad with eos, as `train` */
+        pad = s->cfg.pad_token_id >= 0 ? s->cfg.pad_token_id : cli_eos_id(s->tok, &s->cfg);
+    struct ar_eval_outputs o;
+    if (!outputs_alloc(s, pf->f != NULL, &o)) {
+        outputs_free(&o);
+        fprintf(stderr, "adarank-cl: eval: out of memory for the predictions of %d examples\n",
+                s->set->count);
+        return cli_exit_for_status(AR_STATUS_OUT_OF_MEMORY);
+    }
+    struct ar_eval_result r;
+    enum ar_status st = ar_evaluate_outputs(s->ctx, s->model, s->set, a->batch,
+                                            pad >= 0 ? pad : 0, &r, &o);
+    int rc = st != AR_STATUS_OK ? cli_report(s->ctx, st, "evaluating") : CLI_EXIT_OK;
+    if (!rc)
+        print_metrics(a, s, &r);
+    if (!rc && pf->f) {
+        const struct ar__predictions_source src = {
+            .task = s->lm       ? AR_TASK_CAUSAL_LM
+                    : s->tokens ? AR_TASK_TOKEN_CLS
+                                : AR_TASK_SEQ_CLS,
+            .ds = s->ds,
+            .set = s->set,
+            .outs = &o,
+            .encode_words = ar_dataset_tokenizer_encode_words,
+            .user = s->tok,
+            .max_len = max_length,
+        };
+        char err[4600];
+        st = ar__predictions_commit(pf, &src, err, sizeof err);
+        if (st != AR_STATUS_OK) {
+            fprintf(stderr, "adarank-cl: eval: --predictions: %s\n", err);
+            rc = cli_exit_for_status(st);
+        }
+    }
+    outputs_free(&o);
+    return rc;
+}
+
 int cli_eval(int argc, char **argv)
 {
     struct eval_args a = {.batch = 64};
     int rc = parse(argc, argv, &a);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
+    /* the file is created first, so that a missing folder fails before a long evaluation */
+    struct ar__predictions_file pf = {0};
+    char perr[4600];
+    if (a.predictions && ar__predictions_open(a.predictions, &pf, perr, sizeof perr)) {
+        fprintf(stderr, "adarank-cl: eval: --predictions: %s\n", perr);
+        return CLI_EXIT_BAD_INPUT;
+    }
     struct eval_state s = {0};
     run_defaults(a.adapter, &s.run, &s.have_run);
     int max_length = a.max_length ? a.max_length : s.have_run ? s.run.max_length : 128;
@@ -207,41 +326,9 @@ int cli_eval(int argc, char **argv)
     rc = load_inputs(&a, &s, max_length);
     if (!rc)
         rc = load_model(&a, &s, max_length);
-    if (!rc) {
-        int32_t pad = ar_tokenizer_pad_id(s.tok);
-        if (pad < 0 && s.cfg.arch != AR_ARCH_BERT) /* decoders pad with eos, as `train` */
-            pad = s.cfg.pad_token_id >= 0 ? s.cfg.pad_token_id : cli_eos_id(s.tok, &s.cfg);
-        struct ar_eval_result r;
-        enum ar_status st = ar_evaluate(s.ctx, s.model, s.set, a.batch, pad >= 0 ? pad : 0, &r,
-                                        NULL);
-        if (st != AR_STATUS_OK)
-            rc = cli_report(s.ctx, st, "evaluating");
-        else if (s.lm && a.json)
-            printf("{\"count\": %d, \"tokens\": %lld, \"loss\": %.6g, \"perplexity\": %.6g}\n",
-                   r.count, (long long)r.tokens, r.loss, r.perplexity);
-        else if (s.lm)
-            printf("%s: %d examples, %lld completion tokens: loss %.4f  perplexity %.4g\n", a.data,
-                   r.count, (long long)r.tokens, r.loss, r.perplexity);
-        else if (s.tokens && a.json)
-            printf("{\"count\": %d, \"tokens\": %lld, \"loss\": %.6g, \"accuracy\": %.6g, "
-                   "\"f1\": %.6g, \"mcc\": %.6g}\n",
-                   r.count, (long long)r.tokens, r.loss, r.accuracy, r.macro_f1, r.mcc);
-        else if (s.tokens)
-            printf("%s: %d examples, %lld labelled words: loss %.4f  token accuracy %.4f  %s "
-                   "%.4f  mcc %.4f\n",
-                   a.data, r.count, (long long)r.tokens, r.loss, r.accuracy,
-                   ar_tags_are_iob((const char *const *)s.set->label_names, s.set->num_labels)
-                       ? "entity f1"
-                       : "macro f1",
-                   r.macro_f1, r.mcc);
-        else if (a.json)
-            printf("{\"count\": %d, \"loss\": %.6g, \"accuracy\": %.6g, \"f1\": %.6g, "
-                   "\"mcc\": %.6g}\n",
-                   r.count, r.loss, r.accuracy, r.macro_f1, r.mcc);
-        else
-            printf("%s: %d examples: loss %.4f  accuracy %.4f  f1 %.4f  mcc %.4f\n", a.data,
-                   r.count, r.loss, r.accuracy, r.macro_f1, r.mcc);
-    }
+    if (!rc)
+        rc = evaluate(&a, &s, max_length, &pf);
+    ar__predictions_abort(&pf); /* a failed run leaves no partial file (nothing once committed) */
     ar_model_free(s.model);
     ar_ctx_free(s.ctx);
     ar_encoded_free(s.set);

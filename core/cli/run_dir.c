@@ -10,7 +10,6 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../atomic_file.h"
 #include "../json.h"
 #include "cli.h"
 #include "train_job.h"
@@ -138,36 +138,6 @@ void cli_run_dir_undo(const char *made)
 
 /* ---- the stage record: RUN_DIR/stage.json ---------------------------------------------------- */
 
-/* text as dir/name, durably as checkpoint.c writes a checkpoint: a temporary file, fsync'd,
- * renamed into place and the folder fsync'd, so a kill at any moment leaves the whole old file
- * or the whole new one. */
-static bool write_durably(const char *dir, const char *name, const char *text, char *err,
-                          size_t err_size)
-{
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    size_t len = strlen(text);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-    int why = errno;
-    if (fd >= 0 && close(fd) != 0 && ok)
-        ok = false, why = errno;
-    if (ok && rename(tmp, path) != 0)
-        ok = false, why = errno;
-    if (!ok) {
-        snprintf(err, err_size, "%.4096s: cannot write: %s", path, strerror(why));
-        unlink(tmp);
-        return false;
-    }
-    int dfd = open(dir, O_RDONLY);
-    if (dfd >= 0) { /* the rename is durable only once the folder is */
-        fsync(dfd);
-        close(dfd);
-    }
-    return true;
-}
-
 bool cli_stage_write(const char *dir, const char *method, const struct cli_stage_record *r,
                      char *err, size_t err_size)
 {
@@ -192,7 +162,10 @@ bool cli_stage_write(const char *dir, const char *method, const struct cli_stage
         ar__json_write_int(&b, r->ranks[i]);
     }
     ar__json_put(&b, "]}\n");
-    bool ok = !b.oom && write_durably(dir, CLI_STAGE_FILE, b.data, err, err_size);
+    /* durably (atomic_file.h): a kill at any moment leaves the whole old record or the new one */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, CLI_STAGE_FILE);
+    bool ok = !b.oom && ar__atomic_write(path, b.data, b.len, err, err_size) == AR_STATUS_OK;
     if (b.oom)
         snprintf(err, err_size, "out of memory");
     ar__json_buf_free(&b);

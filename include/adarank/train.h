@@ -110,6 +110,27 @@ enum ar_status ar_evaluate(struct ar_ctx *ctx, struct ar_model *model, const str
                            int batch_size, int32_t pad_id, struct ar_eval_result *out,
                            int32_t *predictions);
 
+/* Per-example outputs of an evaluation, for inspecting its errors. Every array is the caller's
+ * and optional (NULL: not computed, at no cost); each belongs to one task, the others' are
+ * ignored. Rows are in the set's order, whatever order the batches ran in. */
+struct ar_eval_outputs {
+    int32_t *predictions; /* SEQ_CLS (count): the argmax class of every example */
+    float *probabilities; /* SEQ_CLS (count, num_labels): softmax of every example's logits */
+    /* TOKEN_CLS (offsets[count]): the argmax tag of every token, special tokens and sub-tokens
+     * included; the evaluation counts those whose token_labels are ≥ 0, the first sub-token of
+     * each word (dataset_words.c) */
+    int32_t *token_predictions;
+    double *losses;  /* CAUSAL_LM (count): mean loss over the example's counted tokens (NaN: none) */
+    int32_t *tokens; /* CAUSAL_LM (count): its counted tokens (completion and eos) */
+};
+
+/* ar_evaluate with per-example outputs (outputs may be NULL: metrics only, as ar_evaluate). For
+ * a causal LM, the mean of `losses` weighted by `tokens` is out->loss (up to float rounding). */
+enum ar_status ar_evaluate_outputs(struct ar_ctx *ctx, struct ar_model *model,
+                                   const struct ar_encoded *set, int batch_size, int32_t pad_id,
+                                   struct ar_eval_result *out,
+                                   const struct ar_eval_outputs *outputs);
+
 /* ---- the training loop (train.c) ------------------------------------------------------------ */
 
 enum ar_eval_metric {
