@@ -314,7 +314,8 @@ static enum ar_status parse_eval(struct parse *p, double x)
     enum ar_status st;
     if ((st = push_opt(p, "loss", x, &s->loss)) ||
         (st = push_opt(p, "accuracy", x, &s->accuracy)) || (st = push_opt(p, "f1", x, &s->f1)) ||
-        (st = push_opt(p, "mcc", x, &s->mcc)))
+        (st = push_opt(p, "mcc", x, &s->mcc)) ||
+        (st = push_opt(p, "perplexity", x, &s->perplexity)))
         return st;
     return AR_STATUS_OK;
 }

@@ -212,6 +212,7 @@ void ar_metrics_run_clear(struct ar_metrics_run *run)
         struct ar_metrics_eval_split *s = &run->splits[i];
         free(s->name);
         series_free(&s->loss), series_free(&s->accuracy), series_free(&s->f1), series_free(&s->mcc);
+        series_free(&s->perplexity);
     }
     free(run->splits);
     free(run->end_status), free(run->end_message), free(run->final_ranks);

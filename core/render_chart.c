@@ -64,7 +64,7 @@ void ar__render_rgb(cairo_t *cr, struct ar_rgb c, double alpha)
     cairo_set_source_rgba(cr, c.r, c.g, c.b, alpha);
 }
 
-struct ar_rgb ar__render_palette(int i)
+struct ar_rgb ar_render_palette(int i)
 {
     static const unsigned char p[8][3] = {
         {31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
@@ -110,6 +110,19 @@ double ar__render_header(cairo_t *cr, const struct ar_render_opts *o, double wid
     return y + pad * 0.6;
 }
 
+enum ar_status ar__render_smooth(const struct ar_metrics_series *s, double beta, double **out)
+{
+    *out = malloc((s->count ? s->count : 1) * sizeof **out);
+    if (!*out) return AR_STATUS_OUT_OF_MEMORY;
+    double ema = 0, norm = 0; /* bias-corrected EMA, as TensorBoard's smoothing slider */
+    for (size_t i = 0; i < s->count; i++) {
+        ema = beta * ema + (1 - beta) * s->y[i];
+        norm = beta * norm + (1 - beta);
+        (*out)[i] = ema / norm;
+    }
+    return AR_STATUS_OK;
+}
+
 void ar__render_extend(const double *y, size_t n, double *lo, double *hi)
 {
     for (size_t i = 0; i < n; i++) {
@@ -137,14 +150,19 @@ void ar__render_axes(cairo_t *cr, const struct ar_render_opts *o, const struct a
     cairo_set_line_width(cr, 1.0);
     ar__render_font(cr, o, 0.85, false);
     /* Horizontal grid and y tick labels. */
-    int n = ar_render_ticks(c->y0, c->y1, (int)fmax(2, c->ph / (fs * 3.2)), ticks, 32, &step);
+    int max_y = (int)fmax(2, c->ph / (fs * 3.2));
+    int n = c->log_y ? ar_render_log_ticks(pow(10, c->y0), pow(10, c->y1), max_y, ticks, 32)
+                     : ar_render_ticks(c->y0, c->y1, max_y, ticks, 32, &step);
     for (int i = 0; i < n; i++) {
-        double y = round(ar__chart_y(c, ticks[i])) + 0.5;
+        double y = round(ar__chart_y(c, c->log_y ? log10(ticks[i]) : ticks[i])) + 0.5;
         ar__render_rgb(cr, grid_grey, 1);
         cairo_move_to(cr, c->px, y);
         cairo_line_to(cr, c->px + c->pw, y);
         cairo_stroke(cr);
-        ar_render_format_tick(ticks[i], step, label, sizeof label);
+        if (c->log_y)
+            ar_render_format_log_tick(ticks[i], label, sizeof label);
+        else
+            ar_render_format_tick(ticks[i], step, label, sizeof label);
         ar__render_rgb(cr, axis_grey, 1);
         ar__render_text(cr, c->px - fs * 0.45, y, 1, 0.5, label);
     }

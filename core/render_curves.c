@@ -1,6 +1,7 @@
-/* The line charts of a run: gate sparsity, Flexora layer scores, loss / learning rate / eval
- * metrics (render.h). Long series are decimated to the plot width (min/max per pixel column) by
- * ar__render_series, so a 100k-step run draws as fast as a short one and keeps its spikes. */
+/* The line charts of a run: gate sparsity, Flexora layer scores, loss / learning rate above the
+ * eval panel of render_eval.c (render.h). Long series are decimated to the plot width (min/max
+ * per pixel column) by ar__render_series, so a 100k-step run draws as fast as a short one and
+ * keeps its spikes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,7 +156,7 @@ static void draw_bars(cairo_t *cr, const struct ar_render_opts *o, const struct 
         bool sel = run->flexora_selected ? run->flexora_selected[l] : last[l] > 0;
         double xc = c->px + (l + 0.5) * slot;
         double y0 = ar__chart_y(c, 0), y1 = ar__chart_y(c, last[l]);
-        ar__render_rgb(cr, sel ? ar__render_palette(0) : muted, 1);
+        ar__render_rgb(cr, sel ? ar_render_palette(0) : muted, 1);
         cairo_rectangle(cr, xc - bw / 2, fmin(y0, y1), bw, fabs(y1 - y0));
         cairo_fill(cr);
         if (l % stride == 0) {
@@ -231,7 +232,7 @@ enum ar_status ar_render_flexora(cairo_t *cr, double width, double height,
         ar__render_axes(cr, &o, &lines, "training step", "score");
         st = draw_score_lines(cr, &o, &lines, run);
         ar__render_font(cr, &o, 0.85, false);
-        double x = ar__render_legend_item(cr, lx(&o), ly, ar__render_palette(0), 8, 0, "selected");
+        double x = ar__render_legend_item(cr, lx(&o), ly, ar_render_palette(0), 8, 0, "selected");
         ar__render_legend_item(cr, x, ly, muted, 8, 0, "not selected");
     }
     cairo_restore(cr);
@@ -239,19 +240,6 @@ enum ar_status ar_render_flexora(cairo_t *cr, double width, double height,
 }
 
 /* ---- loss, learning rate, eval metrics ---------------------------------------------------- */
-
-static enum ar_status smoothed(const struct ar_metrics_series *s, double beta, double **out)
-{
-    *out = malloc((s->count ? s->count : 1) * sizeof **out);
-    if (!*out) return AR_STATUS_OUT_OF_MEMORY;
-    double ema = 0, norm = 0; /* bias-corrected EMA, as TensorBoard's smoothing slider */
-    for (size_t i = 0; i < s->count; i++) {
-        ema = beta * ema + (1 - beta) * s->y[i];
-        norm = beta * norm + (1 - beta);
-        (*out)[i] = ema / norm;
-    }
-    return AR_STATUS_OK;
-}
 
 static enum ar_status loss_panel(cairo_t *cr, const struct ar_render_opts *o,
                                  const struct ar_metrics_run *run, struct ar__chart c, double ly)
@@ -264,9 +252,9 @@ static enum ar_status loss_panel(cairo_t *cr, const struct ar_render_opts *o,
     ar__render_axes(cr, o, &c, NULL, "loss");
     if (run->loss.count == 0) ar__render_note(cr, o, &c, "no training steps yet");
     double *ema = NULL;
-    enum ar_status st = smoothed(&run->loss, o->smoothing, &ema);
+    enum ar_status st = ar__render_smooth(&run->loss, o->smoothing, &ema);
     if (st != AR_STATUS_OK) return st;
-    struct ar_rgb blue = ar__render_palette(0);
+    struct ar_rgb blue = ar_render_palette(0);
     st = ar__render_series(cr, &c, run->loss.x, run->loss.y, run->loss.count, 1.0, blue, 0.35, 0);
     if (st == AR_STATUS_OK)
         st = ar__render_series(cr, &c, run->loss.x, ema, run->loss.count, 2.4, blue, 1, 0);
@@ -275,7 +263,7 @@ static enum ar_status loss_panel(cairo_t *cr, const struct ar_render_opts *o,
     double x = ar__render_legend_item(cr, lx(o), ly, blue, 2.4, 0, "training loss (smoothed)");
     for (size_t i = 0; i < run->n_splits && st == AR_STATUS_OK; i++) {
         const struct ar_metrics_series *s = &run->splits[i].loss;
-        struct ar_rgb col = ar__render_palette(2 + (int)i);
+        struct ar_rgb col = ar_render_palette(2 + (int)i);
         st = ar__render_series(cr, &c, s->x, s->y, s->count, 2.0, col, 1, 0);
         char text[128];
         snprintf(text, sizeof text, "%s loss", run->splits[i].name);
@@ -290,51 +278,6 @@ static enum ar_status loss_panel(cairo_t *cr, const struct ar_render_opts *o,
         st = ar__render_series(cr, &r, run->lr.x, run->lr.y, run->lr.count, 1.5, accent, 0.9, 5);
         ar__render_font(cr, o, 0.85, false);
         ar__render_legend_item(cr, x, ly, accent, 1.5, 5, "learning rate (right axis)");
-    }
-    return st;
-}
-
-static enum ar_status eval_panel(cairo_t *cr, const struct ar_render_opts *o,
-                                 const struct ar_metrics_run *run, struct ar__chart c)
-{
-    double lo = 0, hi = 1;
-    size_t points = 0;
-    for (size_t i = 0; i < run->n_splits; i++) {
-        const struct ar_metrics_eval_split *s = &run->splits[i];
-        ar__render_extend(s->accuracy.y, s->accuracy.count, &lo, &hi);
-        ar__render_extend(s->f1.y, s->f1.count, &lo, &hi);
-        ar__render_extend(s->mcc.y, s->mcc.count, &lo, &hi);
-        points += s->accuracy.count + s->f1.count + s->mcc.count;
-    }
-    c.y0 = lo, c.y1 = hi;
-    ar__render_axes(cr, o, &c, "training step", "eval metric");
-    if (points == 0) {
-        ar__render_note(cr, o, &c, "no evaluations yet");
-        return AR_STATUS_OK;
-    }
-    enum ar_status st = AR_STATUS_OK;
-    /* The legend sits in the gap above the panel (the loss panel above has no x title). */
-    double x = c.px, y = c.py - o->font_size * 1.45;
-    ar__render_font(cr, o, 0.85, false);
-    for (size_t i = 0; i < run->n_splits && st == AR_STATUS_OK; i++) {
-        const struct ar_metrics_eval_split *s = &run->splits[i];
-        const struct ar_metrics_series *m[3] = {&s->accuracy, &s->f1, &s->mcc};
-        const char *names[3] = {"accuracy", "F1", "MCC"};
-        for (int k = 0; k < 3 && st == AR_STATUS_OK; k++) {
-            if (m[k]->count == 0) continue;
-            struct ar_rgb col = ar__render_palette(4 * (int)i + k + 1);
-            st = ar__render_series(cr, &c, m[k]->x, m[k]->y, m[k]->count, 2.0, col, 1,
-                                   i > 0 ? 4 : 0);
-            for (size_t p = 0; p < m[k]->count; p++) { /* markers: evals are sparse */
-                ar__render_rgb(cr, col, 1);
-                cairo_arc(cr, ar__chart_x(&c, m[k]->x[p]), ar__chart_y(&c, m[k]->y[p]), 3.2, 0,
-                          2 * M_PI);
-                cairo_fill(cr);
-            }
-            char text[128];
-            snprintf(text, sizeof text, "%s %s", s->name, names[k]);
-            x = ar__render_legend_item(cr, x, y, col, 2.0, i > 0 ? 4 : 0, text);
-        }
     }
     return st;
 }
@@ -357,7 +300,7 @@ enum ar_status ar_render_loss(cairo_t *cr, double width, double height,
     x_steps(run, &c1);
     x_steps(run, &c2);
     enum ar_status st = loss_panel(cr, &o, run, c1, ly);
-    if (st == AR_STATUS_OK) st = eval_panel(cr, &o, run, c2);
+    if (st == AR_STATUS_OK) st = ar__render_eval_panel(cr, &o, run, c2);
     cairo_restore(cr);
     return st;
 }

@@ -144,6 +144,64 @@ void ar_render_format_tick(double v, double step, char *out, size_t size)
     }
 }
 
+/* Log ticks: a mantissa set per decade, densest first; then powers of ten every `stride`
+ * decades. Perplexity falls by orders of magnitude early in training (exp of a loss near
+ * ln(vocabulary) at the start), so its axis may span one decade or five. */
+static const double mant_fine[] = {1, 1.5, 2, 3, 5, 7}, mant_125[] = {1, 2, 5}, mant_13[] = {1, 3};
+
+static int log_ticks_with(double lo, double hi, const double *mant, int n_mant, int stride,
+                          double *ticks, int cap)
+{
+    int n = 0;
+    int k0 = (int)floor(log10(lo)) - 1, k1 = (int)ceil(log10(hi)) + 1;
+    for (int k = k0; k <= k1; k++) {
+        if (stride > 1 && k % stride != 0) continue;
+        for (int j = 0; j < n_mant; j++) {
+            double v = mant[j] * pow(10.0, k);
+            if (v < lo * (1 - 1e-9) || v > hi * (1 + 1e-9)) continue;
+            if (n < cap) ticks[n] = v;
+            n++; /* counted past cap, so a caller can tell the set is too dense */
+        }
+    }
+    return n;
+}
+
+int ar_render_log_ticks(double lo, double hi, int max_ticks, double *ticks, int cap)
+{
+    if (!(lo > 0) || !isfinite(hi) || !isfinite(lo) || max_ticks < 2 || cap < 1) return 0;
+    if (hi < lo) {
+        double t = lo;
+        lo = hi, hi = t;
+    }
+    struct {
+        const double *mant;
+        int n;
+    } sets[] = {{mant_fine, 6}, {mant_125, 3}, {mant_13, 2}, {mant_125, 1}};
+    int n = -1;
+    for (int i = 0; i < 4 && n < 0; i++) {
+        int count = log_ticks_with(lo, hi, sets[i].mant, sets[i].n, 1, ticks, cap);
+        if (count <= max_ticks) n = count;
+    }
+    static const int strides[] = {2, 5, 10, 20, 50, 100}; /* decades between ticks */
+    for (int i = 0; i < 6 && n < 0; i++) {
+        int count = log_ticks_with(lo, hi, mant_125, 1, strides[i], ticks, cap);
+        if (count <= max_ticks || i == 5) n = count;
+    }
+    if (n < 2) { /* too short a range for any mantissa: linear ticks read fine on it */
+        double step;
+        return ar_render_ticks(lo, hi, max_ticks, ticks, cap, &step);
+    }
+    return n < cap ? n : cap;
+}
+
+void ar_render_format_log_tick(double v, char *out, size_t size)
+{
+    if (v >= 1000 && v < 1e6)
+        ar_render_format_tick(v, 100, out, size); /* 2k, 1.5k */
+    else
+        snprintf(out, size, "%g", v);
+}
+
 /* ---- row labels --------------------------------------------------------------------------- */
 
 size_t ar_render_common_prefix(const char *const *names, int n)

@@ -9,10 +9,13 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-/* A plot area in device units and the data ranges it maps. */
+/* A plot area in device units and the data ranges it maps. With log_y the y axis is
+ * logarithmic: y0, y1 and every y handed to the drawing functions are log10 of the values, and
+ * the axis labels show the values (ar__render_axes). */
 struct ar__chart {
     double px, py, pw, ph;
     double x0, x1, y0, y1;
+    bool log_y;
 };
 
 static inline double ar__chart_x(const struct ar__chart *c, double x)
@@ -33,7 +36,6 @@ double ar__render_text_width(cairo_t *cr, const char *s);
 void ar__render_fit_text(cairo_t *cr, const char *s, double max_width, char *out, size_t size);
 
 void ar__render_rgb(cairo_t *cr, struct ar_rgb c, double alpha);
-struct ar_rgb ar__render_palette(int i); /* categorical colours for series */
 
 /* White background, the title in bold and a grey subtitle; returns the height they take. */
 double ar__render_header(cairo_t *cr, const struct ar_render_opts *o, double width,
@@ -57,6 +59,15 @@ enum ar_status ar__render_series(cairo_t *cr, const struct ar__chart *c, const d
 /* A legend row at (x, y): colour swatch + text; returns the x after it. */
 double ar__render_legend_item(cairo_t *cr, double x, double y, struct ar_rgb colour,
                               double line_width, double dash, const char *text);
+
+/* The lower panel of the loss view in plot box c (render_eval.c): accuracy / F1 / MCC per
+ * split, or perplexity for a causal-LM run. Its legend goes in the gap above c. */
+enum ar_status ar__render_eval_panel(cairo_t *cr, const struct ar_render_opts *o,
+                                     const struct ar_metrics_run *run, struct ar__chart c);
+
+/* The smoothed training loss: a bias-corrected EMA of s->y with factor beta (opts->smoothing).
+ * *out (s->count values) is malloc'd; free it. */
+enum ar_status ar__render_smooth(const struct ar_metrics_series *s, double beta, double **out);
 
 /* min/max of the finite values of y[0..n) into *lo and *hi (unchanged when there are none). */
 void ar__render_extend(const double *y, size_t n, double *lo, double *hi);

@@ -55,6 +55,8 @@ static void draw(GtkDrawingArea *area, cairo_t *cr, int width, int height, gpoin
     static const struct ar_metrics_run empty = {0};
     const struct ar_metrics_run *r = run ? run : &empty;
     gint64 t0 = g_get_monotonic_time();
+    /* The Curves page is render.h's loss view, perplexity panel included for LM runs: the app
+     * shows exactly what `adarank-cl heatmap --view loss` exports. */
     enum ar_status st = self->view == AR_RENDER_RANKS
                             ? ar_render_heatmap(cr, width, height, r, &opts, &self->heat)
                             : ar_render_view(cr, width, height, r, self->view, &opts);

@@ -145,16 +145,21 @@ static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
     gint64 step = -1;
     gboolean want_step = self->opts.quit_at_step >= 0;
     gboolean ready = page_ready(self, &step) && (!want_step || step >= self->opts.quit_at_step);
+    int frames_after = 3; /* the frame that drew it has been presented */
     if (step >= 0) drive_trainer(self, step);
     if (self->opts.quit_when_ended) {
         ArTrainerState st = ar_trainer_get_state(ar_window_get_trainer(self->window));
         ArRunSource *source = ar_window_get_source(self->window);
-        ready = ready && source && ar_run_source_get_run(source)->ended &&
-                st != AR_TRAINER_RUNNING && st != AR_TRAINER_PAUSED && st != AR_TRAINER_STOPPING;
+        gboolean over =
+            st != AR_TRAINER_RUNNING && st != AR_TRAINER_PAUSED && st != AR_TRAINER_STOPPING;
+        /* A start that failed before the CLI made its run folder: the window follows nothing
+         * and its banner says why; that is the end of this run too. */
+        gboolean failed_start = st == AR_TRAINER_EXITED && !source;
+        ready = over && (failed_start || (ready && source && ar_run_source_get_run(source)->ended));
+        if (failed_start) frames_after = 20; /* the banner slides in (a revealer, ~250 ms) */
     }
     self->settled = ready ? self->settled + 1 : 0;
-    /* Two more frames after the draw: the frame that drew it has been presented. */
-    if (self->settled < 3 ||
+    if (self->settled < frames_after ||
         !(self->opts.quit_after_draw || want_step || self->opts.quit_when_ended))
         return G_SOURCE_CONTINUE;
     int code = 0;
@@ -177,6 +182,8 @@ static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
     }
     self->tick = 0;
     if (self->opts.trace) {
+        const char *banner = ar_window_get_banner(self->window);
+        if (banner) printf("banner text=%s\n", banner);
         printf("frames n=%u max_gap_ms=%.1f\n", self->frames, self->max_gap_us / 1000.0);
         fflush(stdout);
     }

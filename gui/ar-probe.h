@@ -7,7 +7,7 @@
  * It watches a window frame by frame. --trace prints one line per chart draw that showed run
  * data ("drawn page=ranks step=120 draws=3"), plus the heatmap's plot rectangle in window
  * coordinates ("heat x=.. y=.. w=.. h=.. rows=24") so a test can find the rows in a
- * screenshot. The screenshot is the real mapped window: its widget tree rendered by the
+ * screenshot, and on quitting the message banner, if one is shown ("banner text=..."). The screenshot is the real mapped window: its widget tree rendered by the
  * window's own GskRenderer into a texture and saved as PNG. */
 #ifndef AR_PROBE_H
 #define AR_PROBE_H
@@ -24,7 +24,8 @@ struct ar_probe_options {
     gboolean quit_after_draw, trace;
     gint64 quit_at_step;      /* < 0: off */
     int timeout_s;            /* > 0: give up (exit 1) after this long */
-    gboolean quit_when_ended; /* run_end read, the training child gone, the page drawn */
+    gboolean quit_when_ended; /* run_end read, the training child gone, the page drawn; or
+                               * the child failed to start (no run folder, a banner) */
     gint64 stop_at_step;      /* < 0: off; else ar_trainer_stop once this step is read */
     gint64 pause_at_step;     /* < 0: off; else pause the child 2 s, then resume */
 };

@@ -50,11 +50,13 @@ static void update_status(ArWindow *self)
     }
     const struct ar_metrics_run *run = ar_run_source_get_run(self->source);
     char *base = g_path_get_basename(ar_run_source_get_dir(self->source));
-    const char *state = ar_run_source_is_loading(self->source) ? "reading metrics.jsonl…"
-                        : !run->schema                         ? "waiting for metrics.jsonl"
-                        : run->ended                           ? run->end_status
-                                                               : "running";
-    if (self->trainer && ar_trainer_get_state(self->trainer) == AR_TRAINER_PAUSED) state = "paused";
+    ArTrainerState ts = self->trainer ? ar_trainer_get_state(self->trainer) : AR_TRAINER_IDLE;
+    const char *state = ar_run_source_is_loading(self->source)     ? "reading metrics.jsonl…"
+                        : !run->schema && ts == AR_TRAINER_RUNNING ? "starting adarank-cl train…"
+                        : !run->schema                             ? "waiting for metrics.jsonl"
+                        : run->ended                               ? run->end_status
+                                                                   : "running";
+    if (ts == AR_TRAINER_PAUSED) state = "paused";
     char *text =
         g_strdup_printf("%s  ·  step %lld  ·  %s  ·  %d modules", base,
                         (long long)(run->schema ? run->last_step : 0), state, run->n_modules);
@@ -83,9 +85,11 @@ void ar_window_attach(ArWindow *self, const char *run_dir)
     if (self->source) g_signal_handlers_disconnect_by_data(self->source, self);
     g_clear_object(&self->source);
     show_banner(self, NULL);
-    self->source = ar_run_source_new(run_dir, POLL_MS);
-    g_signal_connect(self->source, "changed", G_CALLBACK(on_source_changed), self);
-    g_signal_connect(self->source, "notify::error", G_CALLBACK(on_source_error), self);
+    if (run_dir) {
+        self->source = ar_run_source_new(run_dir, POLL_MS);
+        g_signal_connect(self->source, "changed", G_CALLBACK(on_source_changed), self);
+        g_signal_connect(self->source, "notify::error", G_CALLBACK(on_source_error), self);
+    }
     for (int v = 0; v <= AR_RENDER_LOSS; v++)
         ar_chart_view_set_source(self->charts[v], self->source);
     ar_summary_view_set_source(self->summary, self->source);
@@ -95,6 +99,12 @@ void ar_window_attach(ArWindow *self, const char *run_dir)
 ArRunSource *ar_window_get_source(ArWindow *self)
 {
     return self->source;
+}
+
+const char *ar_window_get_banner(ArWindow *self)
+{
+    if (!gtk_info_bar_get_revealed(GTK_INFO_BAR(self->banner))) return NULL;
+    return gtk_label_get_text(GTK_LABEL(self->banner_label));
 }
 
 ArChartView *ar_window_get_chart(ArWindow *self, enum ar_render_view view)
@@ -136,19 +146,25 @@ static void on_trainer_exited(ArTrainer *trainer, int code, gpointer data)
 {
     ArWindow *self = AR_WINDOW(data);
     if (self->source) ar_run_source_poll(self->source); /* the run_end line */
-    if (code != 0 && code != 5) {                       /* 5: interrupted on request */
-        char *text = g_strdup_printf(
-            "Training failed (exit %d): %s", code,
-            ar_trainer_get_message(trainer) ? ar_trainer_get_message(trainer) : "no message");
-        show_banner(self, text);
-        g_free(text);
-    }
+    if (code == 0 || code == 5) return;                 /* 5: interrupted on request */
+    /* The CLI makes the run folder only once its config, data and model have loaded, so a start
+     * that failed before wrote nothing: there is no run to follow, only the CLI's message. */
+    gboolean started = self->source && (ar_run_source_is_loading(self->source) ||
+                                        ar_run_source_get_run(self->source)->schema);
+    if (!started) ar_window_attach(self, NULL);
+    const char *why = ar_trainer_get_message(trainer);
+    char *text = g_strdup_printf("%s (exit %d): %s",
+                                 started ? "Training failed" : "adarank-cl train did not start",
+                                 code, why ? why : "no message");
+    show_banner(self, text);
+    g_free(text);
 }
 
 gboolean ar_window_start_training(ArWindow *self, const char *const *argv, const char *run_dir,
                                   GError **error)
 {
-    g_mkdir_with_parents(run_dir, 0755);
+    /* No folder is made here: `adarank-cl train` makes run_dir itself once it has loaded, and a
+     * failed start leaves nothing behind. Until then the source waits for metrics.jsonl. */
     if (!ar_trainer_start(self->trainer, argv, error)) return FALSE;
     ar_window_attach(self, run_dir);
     ar_window_show_page(self, "ranks");

@@ -174,6 +174,8 @@ void ar_gui_summary_compute(const struct ar_metrics_run *run, struct ar_gui_summ
         if (strcmp(sp->name, "validation")) continue;
         if (sp->accuracy.count)
             s->eval_metric = last_of(&sp->accuracy), s->eval_name = "accuracy";
+        else if (sp->perplexity.count) /* causal LM: no accuracy */
+            s->eval_metric = last_of(&sp->perplexity), s->eval_name = "perplexity";
         else if (sp->loss.count)
             s->eval_metric = last_of(&sp->loss), s->eval_name = "loss";
     }

@@ -53,9 +53,9 @@ struct ar_gui_summary {
     int64_t trainable, trainable_allocated; /* LoRA parameters r·(in+out) summed over modules,
                                                at the effective and the allocated ranks */
     long ranks_kept, ranks_allocated;       /* Σ effective, Σ allocated (latest snapshot) */
-    double eval_metric;                     /* the latest validation accuracy (else loss), NaN */
-    const char *eval_name;                  /* "accuracy", "loss" or NULL */
-    const char *status;                     /* "running" or run_end's status */
+    double eval_metric;    /* the latest validation accuracy (else perplexity, else loss), NaN */
+    const char *eval_name; /* "accuracy", "perplexity", "loss" or NULL */
+    const char *status;    /* "running" or run_end's status */
 };
 
 void ar_gui_summary_compute(const struct ar_metrics_run *run, struct ar_gui_summary *s);

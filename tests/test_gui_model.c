@@ -199,6 +199,51 @@ static void test_hit_matches_resample(const struct ar_metrics_run *run)
     free(cells);
 }
 
+/* Pixels of (x0, y0)-(x1, y1) where colour c clearly dominates (anti-aliased edges blend with
+ * white). */
+static int count_colour(cairo_surface_t *s, struct ar_rgb c, int x0, int y0, int x1, int y1)
+{
+    int n = 0, stride = cairo_image_surface_get_stride(s);
+    const unsigned char *d = cairo_image_surface_get_data(s);
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) {
+            const unsigned char *p = d + (size_t)y * stride + 4 * (size_t)x; /* B G R A */
+            if (abs(p[2] - (int)lround(c.r * 255)) < 24 &&
+                abs(p[1] - (int)lround(c.g * 255)) < 24 && abs(p[0] - (int)lround(c.b * 255)) < 24)
+                n++;
+        }
+    return n;
+}
+
+/* The Curves page as ArChartView draws it (render.h's loss view at a window's size), read back:
+ * in the eval panel, an LM run shows its validation perplexity (palette 2, its loss's colour)
+ * and the training curve (palette 0) and no accuracy (palette 1); a classification run shows
+ * validation accuracy. Rows 66-90 % of the height lie inside the eval panel, which fills the
+ * lower 42 % of the plot area under the header (render_curves.c). */
+static void test_curves_page(const struct ar_metrics_run *run, bool lm)
+{
+    enum { W = 800, H = 500 };
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, W, H);
+    cairo_t *cr = cairo_create(img);
+    CHECK(ar_render_view(cr, W, H, run, AR_RENDER_LOSS, NULL) == AR_STATUS_OK, "loss view");
+    cairo_surface_flush(img);
+    CHECK(cairo_status(cr) == CAIRO_STATUS_SUCCESS, "cairo: %s",
+          cairo_status_to_string(cairo_status(cr)));
+    int y0 = (int)(H * 0.66), y1 = (int)(H * 0.9);
+    int train = count_colour(img, ar_render_palette(0), 75, y0, W, y1);
+    int acc = count_colour(img, ar_render_palette(1), 75, y0, W, y1);
+    int val = count_colour(img, ar_render_palette(2), 75, y0, W, y1);
+    if (lm)
+        CHECK(train > 20 && val > 10 && acc == 0,
+              "LM eval panel: train %d, validation perplexity %d, accuracy %d pixels", train, val,
+              acc);
+    else
+        CHECK(acc > 20 && train == 0, "classification eval panel: accuracy %d, train %d pixels",
+              acc, train);
+    cairo_destroy(cr);
+    cairo_surface_destroy(img);
+}
+
 static void test_recorded_run(void)
 {
     const char *data = getenv("ADARANK_TEST_DATA");
@@ -243,6 +288,10 @@ static void test_recorded_run(void)
     CHECK(!ar_gui_heat_tooltip(&run, -1, 10, tip, sizeof tip), "bad row");
     test_hit_matches_resample(&run);
 
+    /* A classification run: the Curves page's eval panel shows accuracy / F1 / MCC. */
+    CHECK(!ar_render_run_is_lm(&run), "the SoRA classification run is not a language model");
+    test_curves_page(&run, false);
+
     /* A run with no snapshot yet: every allocated rank counts. */
     struct ar_metrics_run fresh = {0};
     char line[] = "{\"event\":\"run_start\",\"schema\":1,\"modules\":[{\"name\":\"a.q\","
@@ -257,6 +306,54 @@ static void test_recorded_run(void)
     ar_metrics_run_clear(&run);
 }
 
+static void parse_lines(struct ar_metrics_run *run, const char *const *lines, int n)
+{
+    char err[512];
+    for (int i = 0; i < n; i++)
+        CHECK(ar_metrics_run_parse_line(run, lines[i], strlen(lines[i]), "lm", err, sizeof err) ==
+                  AR_STATUS_OK,
+              "line %d: %s", i + 1, err);
+}
+
+/* A causal-LM run: its eval records carry "perplexity" and accuracy null (metrics_write.c). The
+ * Curves page shows train perplexity (exp of the logged loss) and each split's perplexity in its
+ * eval panel. */
+static void test_lm_curves(void)
+{
+    static const char *const lines[] = {
+        "{\"event\":\"run_start\",\"schema\":1,\"method\":\"lora\",\"modules\":[{\"name\":"
+        "\"h.0.attn.c_attn\",\"layer\":0,\"in\":8,\"out\":24,\"rank\":2}],\"layers\":1}",
+        "{\"event\":\"step\",\"step\":1,\"loss\":4.5}",
+        "{\"event\":\"step\",\"step\":2,\"loss\":2.25}",
+        "{\"event\":\"eval\",\"step\":2,\"split\":\"validation\",\"loss\":3.5,"
+        "\"accuracy\":null,\"f1\":null,\"mcc\":null,\"perplexity\":33.125}",
+        "{\"event\":\"eval\",\"step\":2,\"split\":\"test\",\"loss\":3.25,\"perplexity\":25.75}",
+    };
+    struct ar_metrics_run run = {0};
+    parse_lines(&run, lines, 3);
+    CHECK(!ar_render_run_is_lm(&run), "no evaluation yet, no task in the config: not known as LM");
+    parse_lines(&run, lines + 3, 2);
+    CHECK(ar_render_run_is_lm(&run), "an eval record with perplexity makes it an LM run");
+
+    test_curves_page(&run, true);
+
+    struct ar_gui_summary s;
+    ar_gui_summary_compute(&run, &s);
+    CHECK(s.eval_name && !strcmp(s.eval_name, "perplexity") && s.eval_metric == 33.125,
+          "summary: validation %s %g", s.eval_name ? s.eval_name : "(none)", s.eval_metric);
+    ar_metrics_run_clear(&run);
+
+    /* task "causal-lm" in the config: an LM run before its first evaluation. */
+    static const char *const start[] = {
+        "{\"event\":\"run_start\",\"schema\":1,\"config\":{\"task\":\"causal-lm\"},"
+        "\"modules\":[]}",
+        "{\"event\":\"step\",\"step\":1,\"loss\":3}",
+    };
+    parse_lines(&run, start, 2);
+    CHECK(ar_render_run_is_lm(&run), "config task causal-lm");
+    ar_metrics_run_clear(&run);
+}
+
 int main(void)
 {
     test_argv();
@@ -265,5 +362,6 @@ int main(void)
     test_cli_candidates();
     test_hit();
     test_recorded_run();
+    test_lm_curves();
     return test_finish("gui_model");
 }

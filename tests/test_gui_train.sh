@@ -11,7 +11,11 @@
 #      run has ended and the child has exited: run_end "completed", the adapter written, and the
 #      app drew the last step;
 #   2. a run of 100000 steps that the app stops at step 3 (SIGINT, as the Stop button): the CLI
-#      must end it cleanly — run_end "interrupted", the adapter saved — long before 100000.
+#      must end it cleanly — run_end "interrupted", the adapter saved — long before 100000;
+#   3. a start that fails (the training data file is missing): the CLI refuses it before it
+#      makes its run folder, and the app makes none either (it never creates the folder: it
+#      waits for the CLI's), so nothing is left on disk, and the banner shows the CLI's message.
+# Runs 1 and 2 go into folders that do not exist when the app starts: the CLI makes them.
 set -eu
 gui=$1
 cli=$2
@@ -81,6 +85,8 @@ GSK_RENDERER=cairo xvfb-run -a -s '-screen 0 1600x1200x24' "$gui" \
     --pause-at-step 5 --quit-when-ended --timeout 280 > "$tmp/trace1.txt" 2> "$tmp/err1.txt" \
     || status=$?
 check '[ "$status" -eq 0 ]' "run 1: adarank-gui exited with $status: $(cat "$tmp/err1.txt")"
+check '! grep -q "^banner" "$tmp/trace1.txt"' "run 1: a banner was shown: $(grep '^banner' \
+    "$tmp/trace1.txt")"
 check '[ -s "$tmp/run1/metrics.jsonl" ]' "run 1: no metrics.jsonl"
 check '[ "$(field "$tmp/run1/metrics.jsonl" status)" = completed ]' "run 1 did not complete"
 check '[ -d "$tmp/run1/adapter" ]' "run 1: no adapter"
@@ -114,7 +120,22 @@ check '[ -n "$end" ] && [ "$end" -lt 100 ]' "run 2 went on to step ${end:-?} aft
 check '[ -d "$tmp/run2/adapter" ]' "run 2: no adapter saved on stop"
 check 'grep -q "^stopped step=" "$tmp/trace2.txt"' "run 2: the stop hook never fired"
 
+# 3. A start that fails: the data file is missing. --out is two levels deep, so a GUI that made
+#    the folder (or its parent) before starting the CLI would leave one behind.
+sed "s|$tmp/train.tsv|$tmp/missing.tsv|" "$tmp/short.json" > "$tmp/bad.json"
+status=0
+GSK_RENDERER=cairo xvfb-run -a -s '-screen 0 1600x1200x24' "$gui" \
+    --train-config "$tmp/bad.json" --out "$tmp/run3/out" --size 1000x700 --trace \
+    --quit-when-ended --timeout 120 > "$tmp/trace3.txt" 2> "$tmp/err3.txt" || status=$?
+check '[ "$status" -eq 0 ]' "run 3: adarank-gui exited with $status: $(cat "$tmp/err3.txt")"
+check '[ ! -e "$tmp/run3" ]' "run 3: the failed start left $tmp/run3 on disk"
+banner=$(sed -n 's/^banner text=//p' "$tmp/trace3.txt")
+check 'echo "$banner" | grep -q "^adarank-cl train did not start (exit [1-9][0-9]*): .*missing.tsv"' \
+    "run 3: the banner \"$banner\" lacks the CLI's message about missing.tsv"
+check '! grep -q "^drawn" "$tmp/trace3.txt"' "run 3: a chart drew run data of a run that never was"
+
 echo "run 1: paused at step $paused, resumed at $resumed, last draw step $drawn"
 echo "run 2: stopped at step $(sed -n 's/^stopped step=//p' "$tmp/trace2.txt"), run_end at $end"
+echo "run 3: banner: $banner"
 [ $fail -eq 0 ] && echo "gui_train: passed" || { echo "gui_train: failed"; cat "$tmp"/trace*.txt; }
 exit $fail

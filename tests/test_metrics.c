@@ -121,6 +121,9 @@ static void check_run(const struct ar_metrics_run *run)
           "flexora");
     CHECK(run->n_splits == 1 && run->splits[0].accuracy.count == 2 && run->splits[0].f1.count == 0,
           "eval split");
+    /* write_run's records are classification ones (perplexity 0: not written): absent here. */
+    CHECK(run->n_splits == 1 && run->splits[0].perplexity.count == 0,
+          "a classification record reads without perplexity");
     CHECK(run->ended && !strcmp(run->end_status, "completed") && run->final_ranks &&
               run->final_ranks[3] == 4,
           "run_end");
@@ -136,6 +139,47 @@ static void test_roundtrip(void)
     enum ar_status st = ar_metrics_read_file(path, &run, err, sizeof err);
     CHECK(st == AR_STATUS_OK, "read: %s", err);
     if (st == AR_STATUS_OK) check_run(&run);
+    ar_metrics_run_clear(&run);
+    remove(path);
+}
+
+/* Causal-LM eval records carry "perplexity" (written only when >= 1): it reads back into its
+ * split's series, a record without it adds no point, and a wrong type is refused. The values
+ * are exact binary fractions with few digits, so the writer's %.9g round-trips them exactly. */
+static void test_perplexity(void)
+{
+    char path[512], err[512];
+    tmp_path(path, sizeof path, "lm.jsonl");
+    struct ar_metrics_writer *w = open_writer(path);
+    if (!w) return;
+    struct ar_metrics_eval e = {10, "validation", 3.5, NAN, NAN, NAN};
+    e.perplexity = 33.125;
+    CHECK(ar_metrics_write_eval(w, &e) == AR_STATUS_OK, "eval 10");
+    e.step = 20, e.perplexity = 17.25;
+    CHECK(ar_metrics_write_eval(w, &e) == AR_STATUS_OK, "eval 20");
+    struct ar_metrics_eval cls = {20, "test", 0.5, 0.75, 0.5, 0.25}; /* perplexity 0: absent */
+    CHECK(ar_metrics_write_eval(w, &cls) == AR_STATUS_OK, "classification eval");
+    e.split = "test", e.perplexity = NAN; /* NaN: absent too */
+    CHECK(ar_metrics_write_eval(w, &e) == AR_STATUS_OK, "eval without perplexity");
+    CHECK(ar_metrics_writer_close(w) == AR_STATUS_OK, "close");
+
+    struct ar_metrics_run run;
+    enum ar_status st = ar_metrics_read_file(path, &run, err, sizeof err);
+    CHECK(st == AR_STATUS_OK, "read: %s", err);
+    if (st == AR_STATUS_OK) {
+        CHECK(run.n_splits == 2 && !strcmp(run.splits[0].name, "validation") &&
+                  !strcmp(run.splits[1].name, "test"),
+              "splits %zu", run.n_splits);
+        const struct ar_metrics_series *v = &run.splits[0].perplexity;
+        CHECK(v->count == 2 && v->x[0] == 10 && v->y[0] == 33.125 && v->x[1] == 20 &&
+                  v->y[1] == 17.25,
+              "validation perplexity: %zu points", v->count);
+        CHECK(run.splits[0].loss.count == 2 && run.splits[0].accuracy.count == 0,
+              "LM records: loss, null accuracy");
+        CHECK(run.n_splits == 2 && run.splits[1].perplexity.count == 0 &&
+                  run.splits[1].accuracy.count == 1,
+              "records without perplexity add no point");
+    }
     ar_metrics_run_clear(&run);
     remove(path);
 }
@@ -226,6 +270,8 @@ static void test_bad_input(void)
     expect_bad(START "{\"event\":\"step\",\"step\":1}\n{\"event\":\"step\" oops}\n", "3",
                "not valid JSON");
     expect_bad(START "[1,2]\n", "2", "must be a JSON object");
+    expect_bad(START "{\"event\":\"eval\",\"step\":1,\"perplexity\":\"high\"}\n", "2",
+               "\"perplexity\" must be a number");
 
     /* A truncated last line is tolerated by a whole-file read; unknown events are skipped. */
     char path[512], err[512];
@@ -291,6 +337,7 @@ static void test_resume(void)
 int main(void)
 {
     test_roundtrip();
+    test_perplexity();
     test_tail();
     test_bad_input();
     test_resume();

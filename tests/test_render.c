@@ -89,6 +89,37 @@ static void test_ticks(void)
     CHECK(!strcmp(s, "0.0"), "rounding noise is zero: %s", s);
 }
 
+static void test_log_ticks(void)
+{
+    double t[64];
+    /* Five decades: one tick per power of ten. */
+    int n = ar_render_log_ticks(3, 40000, 6, t, 64);
+    CHECK(n == 4 && t[0] == 10 && t[3] == 10000, "3..4e4: %d ticks, %g..%g", n, t[0],
+          n ? t[n - 1] : 0);
+    /* One decade, room for many: 1-1.5-2-3-5-7. */
+    n = ar_render_log_ticks(1.2, 12, 8, t, 64);
+    CHECK(n == 6 && t[0] == 1.5 && t[5] == 10, "1.2..12: %d ticks", n);
+    /* The same with room for three: 1-2-5 would give 2, 5, 10. */
+    n = ar_render_log_ticks(1.2, 12, 3, t, 64);
+    CHECK(n == 3 && t[0] == 2 && t[1] == 5 && t[2] == 10, "1.2..12 (3): %d ticks", n);
+    /* Twelve decades into three ticks: every 5th power of ten. */
+    n = ar_render_log_ticks(1, 1e12, 3, t, 64);
+    CHECK(n == 3 && t[1] == 1e5 && t[2] == 1e10, "1..1e12: %d ticks", n);
+    /* Narrower than one mantissa step: linear ticks, still at least two, all in range. */
+    n = ar_render_log_ticks(30.2, 30.9, 5, t, 64);
+    CHECK(n >= 2 && t[0] >= 30.2 && t[n - 1] <= 30.9, "30.2..30.9: %d ticks", n);
+    CHECK(ar_render_log_ticks(0, 10, 5, t, 64) == 0, "no log axis through 0");
+    char s[32];
+    ar_render_format_log_tick(1.5, s, sizeof s);
+    CHECK(!strcmp(s, "1.5"), "%s", s);
+    ar_render_format_log_tick(20000, s, sizeof s);
+    CHECK(!strcmp(s, "20k"), "%s", s);
+    ar_render_format_log_tick(1500, s, sizeof s);
+    CHECK(!strcmp(s, "1.5k"), "%s", s);
+    ar_render_format_log_tick(1e7, s, sizeof s);
+    CHECK(!strcmp(s, "1e+07"), "%s", s);
+}
+
 static void test_labels(void)
 {
     const char *names[3] = {"bert.encoder.layer.0.attention.self.query",
@@ -272,6 +303,126 @@ static void test_recorded_run(const char *fixture_dir)
     ar_metrics_run_clear(&empty);
 }
 
+/* ---- the eval panel: classification metrics or perplexity -------------------------------
+ * The loss view's eval panel fills the lower 42 % of the plot area under the header
+ * (render_curves.c): at the default 1100 × 650, rows 66-90 % of the height lie inside it (its
+ * legend and the loss panel's axis labels lie above). Its "no evaluations yet" note is centred
+ * in it, in grey (0.55, 0.55, 0.58): at 12 px about 45 pixels of the box around the centre are
+ * within 12 of that grey, and nothing else drawn there is grey. Series thresholds are well under
+ * the counts drawn (300-950 per series) and far above 0. */
+
+struct panel_pixels {
+    int train, accuracy, validation, test, note;
+};
+
+/* Pixels within a few 8-bit steps of colour c: line interiors, markers (anti-aliased edges
+ * blend with the white background and are not counted). */
+static int count_near(cairo_surface_t *png, struct ar_rgb c, int x0, int y0, int x1, int y1,
+                      double max_dist)
+{
+    int n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            n += colour_distance(pixel(png, x, y), c) < max_dist;
+    return n;
+}
+
+static struct panel_pixels read_panel(const char *png_path)
+{
+    struct panel_pixels p = {-1, -1, -1, -1, -1};
+    cairo_surface_t *png = cairo_image_surface_create_from_png(png_path);
+    CHECK(cairo_surface_status(png) == CAIRO_STATUS_SUCCESS, "read back %s", png_path);
+    if (cairo_surface_status(png) == CAIRO_STATUS_SUCCESS) {
+        int w = cairo_image_surface_get_width(png), h = cairo_image_surface_get_height(png);
+        int y0 = (int)(h * 0.66), y1 = (int)(h * 0.9);
+        p.train = count_near(png, ar_render_palette(0), 75, y0, w, y1, 30);
+        p.accuracy = count_near(png, ar_render_palette(1), 75, y0, w, y1, 30);
+        p.validation = count_near(png, ar_render_palette(2), 75, y0, w, y1, 30);
+        p.test = count_near(png, ar_render_palette(3), 75, y0, w, y1, 30);
+        struct ar_rgb grey = {0.55, 0.55, 0.58};
+        p.note = count_near(png, grey, (int)(w * 0.3), (int)(h * 0.74), (int)(w * 0.7),
+                            (int)(h * 0.82), 12);
+    }
+    cairo_surface_destroy(png);
+    return p;
+}
+
+/* A causal-LM run's metrics.jsonl (the records metrics_write.c writes for one: accuracy, F1 and
+ * MCC null, perplexity = exp(loss)): 60 steps, evaluations on validation and test every 20.
+ * With evals = false, only the run_start (task causal-lm) and the steps. */
+static void write_lm_run(const char *path, bool evals)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL, "create %s", path);
+    if (!f) return;
+    fprintf(f, "{\"event\":\"run_start\",\"schema\":1,\"method\":\"lora\",\"model\":\"gpt2_tiny\","
+               "\"config\":{\"task\":\"causal-lm\"},\"modules\":[{\"name\":\"h.0.attn.c_attn\","
+               "\"layer\":0,\"in\":32,\"out\":96,\"rank\":4}],\"layers\":1}\n");
+    for (int step = 1; step <= 60; step++) {
+        double loss = 1.5 + 8 * exp(-step / 12.0) + 0.1 * sin(step); /* from ~ln(vocab) */
+        fprintf(f, "{\"event\":\"step\",\"step\":%d,\"loss\":%.6f,\"lr\":1e-4}\n", step, loss);
+        for (int k = 0; evals && step % 20 == 0 && k < 2; k++) {
+            double l = 1.8 + 0.6 * k + 8 * exp(-step / 12.0);
+            fprintf(f,
+                    "{\"event\":\"eval\",\"step\":%d,\"split\":\"%s\",\"loss\":%.6f,"
+                    "\"accuracy\":null,\"f1\":null,\"mcc\":null,\"perplexity\":%.6f}\n",
+                    step, k ? "test" : "validation", l, exp(l));
+        }
+    }
+    fclose(f);
+}
+
+static struct panel_pixels render_loss_view(const struct ar_metrics_run *run, const char *name)
+{
+    char png_path[1024], err[1024];
+    tmp_path(png_path, sizeof png_path, name);
+    enum ar_status st =
+        ar_render_png(png_path, 1100, 650, run, AR_RENDER_LOSS, NULL, err, sizeof err);
+    CHECK(st == AR_STATUS_OK, "loss view: %s", err);
+    struct panel_pixels p = read_panel(png_path);
+    remove(png_path);
+    return p;
+}
+
+static void test_eval_panel(const char *fixture_dir)
+{
+    char path[2048], err[1024];
+    struct ar_metrics_run run;
+    /* Classification (the SoRA fixture): accuracy, F1 and MCC as before, no perplexity. */
+    snprintf(path, sizeof path, "%s/metrics.jsonl", fixture_dir);
+    CHECK(ar_metrics_read_file(path, &run, err, sizeof err) == AR_STATUS_OK, "fixture: %s", err);
+    CHECK(!ar_render_run_is_lm(&run), "SoRA classification run is not LM");
+    struct panel_pixels p = render_loss_view(&run, "cls.png");
+    CHECK(p.accuracy > 300 && p.validation > 300 && p.test > 300 && p.train == 0 && p.note == 0,
+          "classification panel: accuracy %d, F1 %d, MCC %d, train %d, note %d pixels", p.accuracy,
+          p.validation, p.test, p.train, p.note);
+    ar_metrics_run_clear(&run);
+
+    /* An LM run: validation (palette 2) and test (palette 3) perplexity and the training curve
+     * (palette 0), no accuracy and no "no evaluations yet". */
+    tmp_path(path, sizeof path, "lm.jsonl");
+    write_lm_run(path, true);
+    CHECK(ar_metrics_read_file(path, &run, err, sizeof err) == AR_STATUS_OK, "LM run: %s", err);
+    CHECK(ar_render_run_is_lm(&run) && run.n_splits == 2 && run.splits[0].perplexity.count == 3,
+          "LM run read: %zu splits", run.n_splits);
+    p = render_loss_view(&run, "lm.png");
+    CHECK(p.validation > 150 && p.test > 200 && p.train > 200 && p.accuracy == 0 && p.note == 0,
+          "LM panel: validation %d, test %d, train %d, accuracy %d, note %d pixels", p.validation,
+          p.test, p.train, p.accuracy, p.note);
+    ar_metrics_run_clear(&run);
+
+    /* Before its first evaluation: the note, and the training perplexity already. */
+    write_lm_run(path, false);
+    CHECK(ar_metrics_read_file(path, &run, err, sizeof err) == AR_STATUS_OK, "LM run: %s", err);
+    CHECK(ar_render_run_is_lm(&run), "task causal-lm in the config: LM before any eval");
+    p = render_loss_view(&run, "lm0.png");
+    CHECK(p.note > 25 && p.validation == 0 && p.train > 200,
+          "LM panel before evals: note %d, validation %d, train %d pixels", p.note, p.validation,
+          p.train);
+    ar_metrics_run_clear(&run);
+    remove(path);
+}
+
 /* ---- the command line ------------------------------------------------------------------- */
 
 static int run_cli(const char *cli, const char *args)
@@ -299,6 +450,20 @@ static void test_cli(const char *cli, const char *fixture_dir)
     CHECK(!memcmp(head, sig, 8) && !memcmp(head + 12, "IHDR", 4), "PNG signature and IHDR");
     CHECK(w == 900 && h == 600, "PNG size %u x %u", w, h);
     remove(png_path);
+    /* An LM run's directory: the exported loss view shows perplexity in its eval panel. */
+    char lm_path[1024];
+    tmp_path(lm_path, sizeof lm_path, "lm_cli.jsonl");
+    write_lm_run(lm_path, true);
+    tmp_path(png_path, sizeof png_path, "lm_cli.png");
+    snprintf(args, sizeof args, "heatmap '%s' -o '%s' --view loss --size 1100x650", lm_path,
+             png_path);
+    CHECK(run_cli(cli, args) == 0, "heatmap --view loss on an LM run");
+    struct panel_pixels p = read_panel(png_path);
+    CHECK(p.validation > 150 && p.test > 200 && p.accuracy == 0 && p.note == 0,
+          "exported LM panel: validation %d, test %d, accuracy %d, note %d pixels", p.validation,
+          p.test, p.accuracy, p.note);
+    remove(png_path);
+    remove(lm_path);
     CHECK(run_cli(cli, "heatmap /nonexistent-run-dir") == 3, "missing run: exit 3");
     snprintf(args, sizeof args, "heatmap '%s' --view bogus", fixture_dir);
     CHECK(run_cli(cli, args) == 2, "bad view: exit 2");
@@ -309,12 +474,14 @@ int main(void)
     test_colormap();
     test_decimate();
     test_ticks();
+    test_log_ticks();
     test_labels();
     test_resample();
     const char *data = getenv("ADARANK_TEST_DATA");
     char fixture[1024];
     snprintf(fixture, sizeof fixture, "%s/fixtures/run_sora", data ? data : "tests");
     test_recorded_run(fixture);
+    test_eval_panel(fixture);
     const char *cli = getenv("ADARANK_CLI");
     if (cli)
         test_cli(cli, fixture);

@@ -26,6 +26,8 @@
  *              allocated rank).
  *   eval       {"event":"eval","step":100,"split":"validation","loss":0.4,"accuracy":0.81,
  *               "f1":0.8,"mcc":0.62}
+ *              Causal-LM runs add "perplexity" (exp of loss; accuracy/f1/mcc null there);
+ *              classification records have no such member.
  *   run_end    {"event":"run_end","step":200,"status":"completed"|"interrupted"|"failed",
  *               "elapsed":300.2,"final_ranks":[5,3,...],"message":"..."}
  *
@@ -123,6 +125,9 @@ struct ar_metrics_series {
 struct ar_metrics_eval_split {
     char *name;
     struct ar_metrics_series loss, accuracy, f1, mcc; /* points only where the value was given */
+    /* Causal-LM runs only: empty for classification records, which have no "perplexity" (an
+     * empty series in every split is how a reader tells a run is not a language model). */
+    struct ar_metrics_series perplexity;
 };
 
 struct ar_metrics_config_item {

@@ -12,7 +12,8 @@
  *   flexora   Flexora layer scores: the latest score per layer (selected layers highlighted)
  *             and every layer's score over steps.
  *   loss      training loss (raw and smoothed) with the learning rate on a second axis, and the
- *             evaluation metrics per split.
+ *             evaluation metrics per split: accuracy / F1 / MCC for classification runs, or
+ *             validation and test perplexity on a log axis for causal-LM runs.
  *   all       the four in a 2 × 2 grid.
  *
  * The plain-C data logic (decimation, colour maps, ticks, labels, heatmap resampling) has its own
@@ -60,6 +61,12 @@ struct ar_rgb {
  * NaN gives a neutral light grey (no data). */
 struct ar_rgb ar_colormap_eval(enum ar_colormap map, double t);
 
+/* Categorical colours for series (matplotlib's "tab10" order: blue, orange, green, red, ...),
+ * i taken modulo 8. The loss view draws the training loss in entry 0 and eval split i's loss
+ * and perplexity in entry 2 + i; classification metric k (accuracy, F1, MCC) of split i in
+ * entry 4·i + k + 1. */
+struct ar_rgb ar_render_palette(int i);
+
 /* ---- data logic --------------------------------------------------------------------------- */
 
 /* Min/max decimation to a pixel budget: the x range [x0, x1] is cut into `buckets` equal
@@ -75,6 +82,19 @@ size_t ar_render_decimate(const double *x, const double *y, size_t n, double x0,
 int ar_render_ticks(double lo, double hi, int max_ticks, double *ticks, int cap, double *step);
 /* Formats a tick value with as many decimals as the spacing needs ("0.25", "1.5k", "3e-04"). */
 void ar_render_format_tick(double v, double step, char *out, size_t size);
+/* Ticks of a log axis over values [lo, hi] (0 < lo ≤ hi): the densest of 1-1.5-2-3-5-7, 1-2-5,
+ * 1-3 and 1 per decade, then every 2nd, 5th, 10th... power of ten, that gives at most max_ticks
+ * ticks; linear ar_render_ticks when that leaves fewer than two (a range inside one step of the
+ * mantissas, e.g. 30 to 31). Writes up to cap values and returns their count. */
+int ar_render_log_ticks(double lo, double hi, int max_ticks, double *ticks, int cap);
+/* A log-axis tick label: "1.5", "20", "700", "2k", "1.5k", "1e+06". */
+void ar_render_format_log_tick(double v, char *out, size_t size);
+
+/* A causal-LM run: one of its eval records carried "perplexity" (classification records never
+ * do), or its config names task "causal-lm" (true before the first evaluation too). The loss
+ * view draws perplexity in place of accuracy / F1 / MCC for such a run, as long as no eval
+ * record has a classification metric. */
+bool ar_render_run_is_lm(const struct ar_metrics_run *run);
 
 /* Length of the longest prefix common to all names that ends just after a '.'. */
 size_t ar_render_common_prefix(const char *const *names, int n);
