@@ -343,9 +343,10 @@ static enum ar_status load_llama(struct loader *l)
     m->ln_f_g = carve(l, (size_t)C);
     if (st == AR_STATUS_OK)
         st = load_into(l, "norm.weight", C, 0, m->ln_f_g);
-    /* The head: lm_head.weight when untied (top level, outside the "model." prefix). */
+    /* The head: lm_head.weight when untied (top level, outside the "model." prefix). Only a
+     * causal LM has one: LlamaForSequenceClassification (and so a merged classifier) does not. */
     m->lm_head = m->wte;
-    if (st == AR_STATUS_OK && !c->tie_word_embeddings) {
+    if (st == AR_STATUS_OK && !c->tie_word_embeddings && m->causal_lm) {
         m->lm_head = carve(l, (size_t)(V * C));
         st = load_into(l, "lm_head.weight", V, C, m->lm_head);
     }

@@ -3,7 +3,7 @@
  * The adapter is read with ar_peft_adapter_read (peft_import.c), which checks it and gives every
  * module its rank and PEFT's scale s_m. The fold W' = W + s_m·B·A runs on the host in double: a
  * file conversion that needs no device, whose cost (out·in·r per module, r ≤ a few dozen) is far
- * below reading the checkpoint. config.json is peft_merge_config.c's. */
+ * below reading the checkpoint. config.json and the tokenizer files are peft_merge_config.c's. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,20 +119,32 @@ static void out_name(const struct merge *m, const char *name, char *buf, size_t 
 }
 
 /* Base tensors the merged task class does not have, which transformers would report as
- * unexpected: integer buffers it rebuilds (position_ids), an encoder's pre-training heads (BERT's
- * cls.*, RoBERTa's lm_head.*) under a classifier, and the pooler where the class has none
- * (BertForTokenClassification and RoBERTa's classes are built with add_pooling_layer=False).
- * An untied decoder's lm_head stays under a classifier: ar_model_load needs it for any Llama
- * whose config does not tie it (transformers only warns about it). */
+ * unexpected: integer buffers it rebuilds (position_ids), the LM heads under a classifier
+ * (BERT's cls.*, RoBERTa's lm_head.*, an untied Llama's lm_head: LlamaForSequenceClassification
+ * has none, and ar_model_load reads it only for causal LM), and the pooler where the class has
+ * none (BertForTokenClassification and RoBERTa's classes: add_pooling_layer=False). */
 static bool dropped(const struct merge *m, const char *name)
 {
     if (ends_with(name, "position_ids"))
         return true;
-    bool cls = m->task && strcmp(m->task, "CAUSAL_LM") && !is_decoder(m);
+    bool cls = m->task && strcmp(m->task, "CAUSAL_LM");
     if (cls && (starts_with(name, "lm_head.") || starts_with(name, "cls.")))
         return true;
     bool pooler = starts_with(name, "pooler.") || strstr(name, ".pooler.");
     return cls && pooler && (!strcmp(m->task, "TOKEN_CLS") || !strcmp(m->model_type, "roberta"));
+}
+
+/* A base tensor of a head the adapter saves: modules_to_save replaces the whole module, so the
+ * base's other tensors of it go too (a RoBERTa token classifier merged onto a sequence-
+ * classification checkpoint keeps no classifier.dense.* of the old RobertaClassificationHead). */
+static bool head_replaced(const struct merge *m, const char *name)
+{
+    static const char *const heads[] = {"classifier.", "score."};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++)
+        for (int j = 0; starts_with(name, heads[i]) && j < m->adapter->n_tensors; j++)
+            if (starts_with(m->adapter->tensors[j].name, heads[i]))
+                return true;
+    return false;
 }
 
 static enum ar_status load_base(struct merge *m)
@@ -141,7 +153,7 @@ static enum ar_status load_base(struct merge *m)
         const struct ar_st_tensor *t = ar_safetensors_at(m->base, i);
         char name[700];
         out_name(m, t->name, name, sizeof name);
-        if (dropped(m, name))
+        if (dropped(m, name) || head_replaced(m, name))
             continue;
         struct out_tensor *o = new_out(m, name, t->ndim, t->shape, t->count);
         if (!o)
@@ -281,28 +293,6 @@ static int64_t pad_token(const struct merge *m)
 
 /* ---- files ------------------------------------------------------------------------------------ */
 
-static enum ar_status copy_if_present(struct merge *m, const char *from_dir, const char *to_dir,
-                                      const char *file)
-{
-    char from[4096], to[4096];
-    snprintf(from, sizeof from, "%s/%s", from_dir, file);
-    snprintf(to, sizeof to, "%s/%s", to_dir, file);
-    FILE *in = fopen(from, "rb");
-    if (!in)
-        return AR_STATUS_OK;
-    FILE *out = fopen(to, "wb");
-    bool ok = out != NULL;
-    char buf[65536];
-    for (size_t n; ok && (n = fread(buf, 1, sizeof buf, in)) > 0;)
-        ok = fwrite(buf, 1, n, out) == n;
-    ok = !ferror(in) && ok;
-    fclose(in);
-    ok = (out && fclose(out) == 0) && ok;
-    return ok ? AR_STATUS_OK
-              : ar__fail_buf(m->err, m->err_size, AR_STATUS_IO, "%s: cannot write: %s", to,
-                             strerror(errno));
-}
-
 static enum ar_status write_weights(struct merge *m, const char *out_dir)
 {
     struct ar_st_write_tensor *w = calloc(m->n + 1, sizeof *w);
@@ -381,10 +371,8 @@ enum ar_status ar_peft_merge(const char *base_dir, const char *adapter_dir, cons
         st = write_weights(&m, out_dir);
     if (st == AR_STATUS_OK)
         st = write_config(&m, out_dir, labels, n_labels);
-    static const char *const copies[] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                                         "special_tokens_map.json"};
-    for (size_t i = 0; st == AR_STATUS_OK && i < sizeof copies / sizeof copies[0]; i++)
-        st = copy_if_present(&m, base_dir, out_dir, copies[i]);
+    if (st == AR_STATUS_OK)
+        st = ar__peft_merge_copy_tokenizer(base_dir, out_dir, err, err_size);
     if (st == AR_STATUS_OUT_OF_MEMORY && !err[0])
         snprintf(err, err_size, "out of memory");
     for (size_t i = 0; i < m.n; i++)

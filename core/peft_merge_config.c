@@ -1,7 +1,8 @@
 /* config.json of a merged model folder (peft_merge.h): the base's config.json written back member
  * by member, with the task class, the classes and the pad token of the merged model in place of
  * the base's. Numbers keep their value exactly (integers as integers, doubles in the shortest of
- * 15..17 digits that reads back the same), so transformers reads the same configuration. */
+ * 15..17 digits that reads back the same), so transformers reads the same configuration. The
+ * base's tokenizer files are copied beside it. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -157,4 +158,39 @@ enum ar_status ar__peft_merge_write_config(const char *path, const struct ar__me
     return ok ? AR_STATUS_OK
               : ar__fail_buf(err, err_size, AR_STATUS_IO, "%s: cannot write: %s", path,
                              strerror(errno));
+}
+
+/* ---- the tokenizer files -------------------------------------------------------------------- */
+
+static enum ar_status copy_if_present(const char *from_dir, const char *to_dir, const char *file,
+                                      char *err, size_t err_size)
+{
+    char from[4096], to[4096];
+    snprintf(from, sizeof from, "%s/%s", from_dir, file);
+    snprintf(to, sizeof to, "%s/%s", to_dir, file);
+    FILE *in = fopen(from, "rb");
+    if (!in)
+        return AR_STATUS_OK;
+    FILE *out = fopen(to, "wb");
+    bool ok = out != NULL;
+    char buf[65536];
+    for (size_t n; ok && (n = fread(buf, 1, sizeof buf, in)) > 0;)
+        ok = fwrite(buf, 1, n, out) == n;
+    ok = !ferror(in) && ok;
+    fclose(in);
+    ok = (out && fclose(out) == 0) && ok;
+    return ok ? AR_STATUS_OK
+              : ar__fail_buf(err, err_size, AR_STATUS_IO, "%s: cannot write: %s", to,
+                             strerror(errno));
+}
+
+enum ar_status ar__peft_merge_copy_tokenizer(const char *base_dir, const char *out_dir, char *err,
+                                             size_t err_size)
+{
+    static const char *const copies[] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
+                                         "special_tokens_map.json"};
+    enum ar_status st = AR_STATUS_OK;
+    for (size_t i = 0; st == AR_STATUS_OK && i < sizeof copies / sizeof copies[0]; i++)
+        st = copy_if_present(base_dir, out_dir, copies[i], err, err_size);
+    return st;
 }

@@ -1,4 +1,5 @@
-/* What core/peft_merge.c (the weights) and core/peft_merge_config.c (config.json) share. */
+/* What core/peft_merge.c (the weights) and core/peft_merge_config.c (config.json, the tokenizer
+ * files) share. */
 #ifndef ADARANK_PEFT_MERGE_INTERNAL_H
 #define ADARANK_PEFT_MERGE_INTERNAL_H
 
@@ -23,5 +24,10 @@ struct ar__merge_config {
 /* Writes `path`; AR_STATUS_IO or OUT_OF_MEMORY with "what" in err. */
 enum ar_status ar__peft_merge_write_config(const char *path, const struct ar__merge_config *c,
                                            char *err, size_t err_size);
+
+/* Copies the base's tokenizer files (tokenizer.json, vocab.txt, tokenizer_config.json,
+ * special_tokens_map.json) that exist into out_dir; AR_STATUS_IO with "path: why" in err. */
+enum ar_status ar__peft_merge_copy_tokenizer(const char *base_dir, const char *out_dir, char *err,
+                                             size_t err_size);
 
 #endif

@@ -1,22 +1,29 @@
 /* ar_peft_merge (`adarank-cl export --merged`) on every architecture and task the engine trains:
  *
- *   case            fixture     task        adapted modules                 head
- *   bert_seq_cls    bert_tiny   SEQ_CLS     all-linear (with the pooler)    classifier (3)
- *   bert_token_cls  bert_tiny   TOKEN_CLS   query, value                    classifier (3)
- *   gpt2_lm         gpt2_lm     CAUSAL_LM   c_attn (out 3C), c_proj, c_fc   tied wte
- *   gpt2_seq_cls    gpt2_lm     SEQ_CLS     c_attn, c_proj, c_fc            score (2)
- *   llama_lm        llama_lm    CAUSAL_LM   q/k/v/o, gate/up/down           tied embed_tokens
- *   llama_seq_cls   llama_lm    SEQ_CLS     q/k/v/o, gate/up/down           score (3)
- *   llama_untied    llama_tiny  SEQ_CLS     q_proj, v_proj                  score (2); the base
- *                                                                           has an untied lm_head
+ *   case               fixture         task        adapted modules                head
+ *   bert_seq_cls       bert_tiny       SEQ_CLS     all-linear (with the pooler)   classifier (3)
+ *   bert_token_cls     bert_tiny       TOKEN_CLS   query, value                   classifier (3)
+ *   gpt2_lm            gpt2_lm         CAUSAL_LM   c_attn (out 3C), c_proj, c_fc  tied wte
+ *   gpt2_seq_cls       gpt2_lm         SEQ_CLS     c_attn, c_proj, c_fc           score (2)
+ *   llama_lm           llama_lm        CAUSAL_LM   q/k/v/o, gate/up/down          tied embed_tokens
+ *   llama_seq_cls      llama_lm        SEQ_CLS     q/k/v/o, gate/up/down          score (3)
+ *   llama_untied       llama_tiny      SEQ_CLS     q_proj, v_proj                 score (2); the
+ *                                                                                 base has an
+ *                                                                                 untied lm_head
+ *   roberta_seq_cls    micro_roberta   SEQ_CLS     query, value                   classifier.dense
+ *                                                                                 + .out_proj (2)
+ *   roberta_token_cls  micro_roberta   TOKEN_CLS   query, value                   classifier (3)
  *
  * For each: the model with random LoRA factors and head (plain LoRA, rank 4, alpha 8), its logits
- * and loss on 4 right-padded rows; the adapter exported as `train` does; the merge; the merged
- * folder loaded back by ar_model_load with no adapter (rank 0; causal LM, which refuses rank 0:
- * one rank-1 module with PEFT's B = 0, which adds exactly nothing). Its logits at every real
- * position and its loss must equal the adapter model's within the tolerance policy, and the
- * folder must hold what transformers' task class expects (config.json's architectures, classes
- * and pad token; the head; no pooler in a token classifier, no lm_head in a classifier).
+ * and loss on 4 right-padded rows of 12 positions (micro_roberta: 8); the adapter exported as
+ * `train` does; the merge (a RoBERTa token classifier on micro_roberta, a sequence-classification
+ * checkpoint, replaces its whole classifier, dense included); the merged folder loaded back by
+ * ar_model_load with no adapter (rank 0; causal LM, which refuses rank 0: one rank-1 module with
+ * PEFT's B = 0, which adds exactly nothing). Its logits at every real position and its loss must
+ * equal the adapter model's within the tolerance policy, and the folder must hold what
+ * transformers' task class expects (config.json's architectures, classes and pad token; the head;
+ * the base model's tensors under its prefix, "roberta." for RoBERTa; no pooler in a token
+ * classifier, no LM head in a classifier).
  * GPT-2's Conv1D weights are stored (in, out), so a fold in the wrong layout moves the logits
  * far outside the tolerance (c_attn is not even square). Bad input is refused with a message.
  *
@@ -33,7 +40,7 @@
 #include "test.h"
 
 #define B 4  /* rows */
-#define T 12 /* positions */
+#define T 12 /* positions (at most: micro_roberta has 8) */
 #define MAX_MODULES 32
 
 struct merge_case {
@@ -43,27 +50,38 @@ struct merge_case {
     int labels;             /* classes; 0 for causal LM */
     const char *arch_class; /* config.json's "architectures" */
     const char *head;       /* the head tensor in the merged file, NULL: none */
-    const char *absent;     /* a tensor the merged file must not have, or NULL */
+    const char *absent;     /* no tensor of the merged file may start with this, or NULL */
     const char *pad_line;   /* a line config.json must have, or NULL */
+    const char *prefix;     /* every tensor but the head's starts with this */
+    int time;               /* positions per row; 0: T */
 };
 
 static const struct merge_case cases[] = {
     {"bert_seq_cls", "bert_tiny", AR_TASK_SEQ_CLS, "SEQ_CLS", "all-linear", 3,
-     "BertForSequenceClassification", "classifier.weight", NULL, NULL},
+     "BertForSequenceClassification", "classifier.weight", NULL, NULL, "bert."},
     {"bert_token_cls", "bert_tiny", AR_TASK_TOKEN_CLS, "TOKEN_CLS", "query,value", 3,
-     "BertForTokenClassification", "classifier.weight", "bert.pooler.dense.weight", NULL},
+     "BertForTokenClassification", "classifier.weight", "bert.pooler.", NULL, "bert."},
     {"gpt2_lm", "gpt2_lm", AR_TASK_CAUSAL_LM, "CAUSAL_LM", "c_attn,c_proj,c_fc", 0,
-     "GPT2LMHeadModel", NULL, "score.weight", NULL},
+     "GPT2LMHeadModel", NULL, "score.", NULL, "transformer."},
     {"gpt2_seq_cls", "gpt2_lm", AR_TASK_SEQ_CLS, "SEQ_CLS", "c_attn,c_proj,c_fc", 2,
-     "GPT2ForSequenceClassification", "score.weight", NULL, "\"pad_token_id\": 0"},
+     "GPT2ForSequenceClassification", "score.weight", NULL, "\"pad_token_id\": 0",
+     "transformer."},
     {"llama_lm", "llama_lm", AR_TASK_CAUSAL_LM, "CAUSAL_LM",
      "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", 0, "LlamaForCausalLM", NULL,
-     NULL, "\"pad_token_id\": null"},
+     "score.", "\"pad_token_id\": null", "model."},
     {"llama_seq_cls", "llama_lm", AR_TASK_SEQ_CLS, "SEQ_CLS",
      "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", 3,
-     "LlamaForSequenceClassification", "score.weight", NULL, "\"pad_token_id\": 401"},
+     "LlamaForSequenceClassification", "score.weight", NULL, "\"pad_token_id\": 401", "model."},
     {"llama_untied", "llama_tiny", AR_TASK_SEQ_CLS, "SEQ_CLS", "q_proj,v_proj", 2,
-     "LlamaForSequenceClassification", "score.weight", NULL, NULL},
+     "LlamaForSequenceClassification", "score.weight", "lm_head.", NULL, "model."},
+    /* RobertaClassificationHead (dense, tanh, out_proj on <s>) and no pooler; 2 classes, as the
+     * fixture's head, which tests/peft/roundtrip.py loads the base with */
+    {"roberta_seq_cls", "bert_tiny/micro_roberta", AR_TASK_SEQ_CLS, "SEQ_CLS", "query,value", 2,
+     "RobertaForSequenceClassification", "classifier.out_proj.weight", "roberta.pooler.", NULL,
+     "roberta.", 8},
+    {"roberta_token_cls", "bert_tiny/micro_roberta", AR_TASK_TOKEN_CLS, "TOKEN_CLS",
+     "query,value", 3, "RobertaForTokenClassification", "classifier.weight", "classifier.dense.",
+     NULL, "roberta.", 8},
 };
 
 static const char *fixture(const char *name)
@@ -83,7 +101,7 @@ static struct ar_model *load(struct ar_ctx *ctx, const char *dir, const struct m
     o.rank = rank;
     o.lora_alpha = 8;
     o.max_batch = B;
-    o.max_time = T;
+    o.max_time = c->time ? c->time : T;
     o.seed = 7;
     struct ar_model *m = NULL;
     CHECK_OK(ctx, ar_model_load(ctx, dir, &o, &m));
@@ -107,9 +125,11 @@ static void randomize(struct ar_ctx *ctx, struct ar_model *model, unsigned long 
     }
 }
 
-/* Rows of 5..12 tokens with ids in [5, vocab − 5) (never a special token), right-padded with
+/* Rows of 5..time − 1 tokens (`time` positions: the case's, else T; row 0 full) with ids in [5, vocab − 5) (never a
+ * special token; [5, vocab) for micro_roberta's 11, whose specials are 0..3), right-padded with
  * `pad`; labels for the task (next tokens, a class per row or per token, −100 ignored). */
 struct rows {
+    int time; /* the stride of the (B, time) arrays */
     int32_t ids[B * T], mask[B * T], types[B * T], labels[B], token_labels[B * T];
 };
 
@@ -117,19 +137,22 @@ static void make_rows(struct rows *r, const struct merge_case *c, int vocab, int
 {
     unsigned long long seed = 11;
     memset(r, 0, sizeof *r);
+    int time = r->time = c->time ? c->time : T;
+    int span = vocab > 20 ? vocab - 11 : vocab - 6; /* ids 5 + [0, span] */
     for (int b = 0; b < B; b++) {
-        int len = b == 0 ? T : 5 + (int)((test_uniform(&seed) + 1.0f) * 3.5f); /* 5..12 */
-        for (int t = 0; t < T; t++) {
-            int id = 5 + (int)((test_uniform(&seed) + 1.0f) * 0.5f * (float)(vocab - 11));
-            r->ids[b * T + t] = t < len ? id : pad;
-            r->mask[b * T + t] = t < len;
+        int len = b == 0 ? time /* 5 + [0, time − 5): */
+                         : 5 + (int)((test_uniform(&seed) + 1.0f) * 0.5f * (float)(time - 5));
+        for (int t = 0; t < time; t++) {
+            int id = 5 + (int)((test_uniform(&seed) + 1.0f) * 0.5f * (float)span);
+            r->ids[b * time + t] = t < len ? id : pad;
+            r->mask[b * time + t] = t < len;
         }
-        for (int t = 0; t < T; t++) {
+        for (int t = 0; t < time; t++) {
             bool next = c->task == AR_TASK_CAUSAL_LM && t + 1 < len;
-            r->token_labels[b * T + t] = next ? r->ids[b * T + t + 1]
-                                         : c->task == AR_TASK_TOKEN_CLS && t < len
-                                             ? (b + t) % c->labels
-                                             : -100;
+            r->token_labels[b * time + t] = next ? r->ids[b * time + t + 1]
+                                            : c->task == AR_TASK_TOKEN_CLS && t < len
+                                                ? (b + t) % c->labels
+                                                : -100;
         }
         r->labels[b] = c->labels ? b % c->labels : 0;
     }
@@ -142,7 +165,7 @@ static size_t forward(struct ar_ctx *ctx, struct ar_model *m, const struct merge
     bool rows_out = c->task == AR_TASK_SEQ_CLS;
     bool bert = ar_model_config(m)->arch == AR_ARCH_BERT;
     struct ar_batch batch = {.batch = B,
-                             .time = T,
+                             .time = r->time,
                              .ids = r->ids,
                              .attn_mask = r->mask,
                              .type_ids = bert ? r->types : NULL,
@@ -151,7 +174,7 @@ static size_t forward(struct ar_ctx *ctx, struct ar_model *m, const struct merge
     CHECK_OK(ctx, ar_model_forward(m, &batch, false, 0, loss));
     CHECK_OK(ctx, ar_model_logits(m, logits));
     size_t n = 0;
-    for (int p = 0; p < (rows_out ? B : B * T); p++)
+    for (int p = 0; p < (rows_out ? B : B * r->time); p++)
         for (int k = 0; k < width && (rows_out || r->mask[p]); k++)
             kept[n++] = logits[(size_t)p * width + k];
     return n;
@@ -179,10 +202,10 @@ static void export_adapter(struct ar_ctx *ctx, struct ar_model *model, const cha
         CHECK_OK(ctx, ar_method_export_module(method, i, a, b, &rank, &scale));
         mods[i] = (struct ar_peft_module){m->name, rank, m->in, m->out, scale, a, b};
     }
-    struct ar_peft_tensor head[2];
+    struct ar_peft_tensor head[4]; /* RoBERTa's: dense and out_proj, weight and bias */
     int n_head = 0, hidden = ar_model_config(model)->hidden_size;
     struct ar_arena *arena = ar_model_arena(model);
-    for (size_t i = 0; i < ar_arena_layout_count(arena->layout) && n_head < 2; i++) {
+    for (size_t i = 0; i < ar_arena_layout_count(arena->layout) && n_head < 4; i++) {
         const struct ar_arena_slice *s = ar_arena_layout_slice(arena->layout, i);
         if (strncmp(s->name, "classifier.", 11) && strncmp(s->name, "score.", 6))
             continue;
@@ -237,10 +260,15 @@ static void check_folder(const struct merge_case *c, const char *merged)
     if (!st)
         return;
     CHECK(!c->head || ar_safetensors_find(st, c->head), "%s: no %s", c->name, c->head);
-    CHECK(!c->absent || !ar_safetensors_find(st, c->absent), "%s: has %s", c->name, c->absent);
-    for (size_t i = 0; i < ar_safetensors_count(st); i++)
-        CHECK(!strstr(ar_safetensors_at(st, i)->name, "lora_"), "%s: %s", c->name,
-              ar_safetensors_at(st, i)->name);
+    for (size_t i = 0; i < ar_safetensors_count(st); i++) {
+        const char *name = ar_safetensors_at(st, i)->name;
+        CHECK(!strstr(name, "lora_"), "%s: %s", c->name, name);
+        CHECK(!c->absent || strncmp(name, c->absent, strlen(c->absent)), "%s: has %s", c->name,
+              name);
+        bool head = !strncmp(name, "classifier.", 11) || !strncmp(name, "score.", 6);
+        CHECK(head || !strncmp(name, c->prefix, strlen(c->prefix)), "%s: %s is not under %s",
+              c->name, name, c->prefix);
+    }
     ar_safetensors_free(st);
 }
 
@@ -253,21 +281,22 @@ static void write_json(const char *path, const struct merge_case *c, const struc
         return;
     fprintf(f, "{\"case\": \"%s\", \"base\": \"%s\", \"task\": \"%s\",\n \"input_ids\": [",
             c->name, fixture(c->fixture), c->task_type);
+    int time = r->time;
     for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            fprintf(f, "%s%s%d%s", t ? "" : b ? ", [" : "[", t ? ", " : "", r->ids[b * T + t],
-                    t == T - 1 ? "]" : "");
+        for (int t = 0; t < time; t++)
+            fprintf(f, "%s%s%d%s", t ? "" : b ? ", [" : "[", t ? ", " : "", r->ids[b * time + t],
+                    t == time - 1 ? "]" : "");
     fprintf(f, "],\n \"attention_mask\": [");
     for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            fprintf(f, "%s%s%d%s", t ? "" : b ? ", [" : "[", t ? ", " : "", r->mask[b * T + t],
-                    t == T - 1 ? "]" : "");
+        for (int t = 0; t < time; t++)
+            fprintf(f, "%s%s%d%s", t ? "" : b ? ", [" : "[", t ? ", " : "", r->mask[b * time + t],
+                    t == time - 1 ? "]" : "");
     bool rows_out = c->task == AR_TASK_SEQ_CLS;
     if (rows_out)
         fprintf(f, "],\n \"shape\": [%d, %d], \"logits\": [", B, width);
     else
-        fprintf(f, "],\n \"shape\": [%d, %d, %d], \"logits\": [", B, T, width);
-    size_t n = (size_t)B * (rows_out ? 1 : T) * width;
+        fprintf(f, "],\n \"shape\": [%d, %d, %d], \"logits\": [", B, time, width);
+    size_t n = (size_t)B * (rows_out ? 1 : time) * width;
     for (size_t i = 0; i < n; i++)
         fprintf(f, "%s%.9g", i ? ", " : "", logits[i]);
     fprintf(f, "]}\n");
@@ -287,10 +316,12 @@ static void run_case(struct ar_ctx *ctx, const struct merge_case *c, const char 
         return;
     const struct ar_model_config *cfg = ar_model_config(model);
     int width = c->labels ? c->labels : cfg->vocab_size;
-    /* as `train` pads a decoder without a pad token in its tokenizer: the config's, else eos */
-    int pad = cfg->arch == AR_ARCH_BERT  ? 0
-              : cfg->pad_token_id >= 0 ? cfg->pad_token_id
-                                       : cfg->eos_token_id;
+    /* as `train` pads: BERT with 0, RoBERTa with its pad_token_id (from which it also numbers
+     * the positions), a decoder with the config's pad token, else eos */
+    bool roberta = !strcmp(cfg->model_type, "roberta");
+    int pad = cfg->arch == AR_ARCH_BERT && !roberta ? 0
+              : cfg->pad_token_id >= 0             ? cfg->pad_token_id
+                                                   : cfg->eos_token_id;
     struct rows r;
     make_rows(&r, c, cfg->vocab_size, pad);
     size_t count = (size_t)B * T * width;

@@ -13,8 +13,8 @@ the logits of adarank-cl's gated engine). Checked here, with transformers' own m
   3. BertForSequenceClassification.from_pretrained(merged): same logits (our merge loads in
      transformers with no missing or unexpected weights).
 
---merged: each CASE_DIR is one case of tests/test_peft_merge (BERT sequence and token
-classification, GPT-2 and Llama causal LM and sequence classification): adapter/, merged/ and
+--merged: each CASE_DIR is one case of tests/test_peft_merge (BERT and RoBERTa sequence and
+token classification, GPT-2 and Llama causal LM and sequence classification): adapter/, merged/ and
 merge.json (base, task, input_ids, attention_mask, the logits of adarank-cl's model with the
 adapter). Checked for each, at every real position:
   1. the class named in merged/config.json's "architectures", from_pretrained(merged): same
@@ -48,8 +48,8 @@ def compare(what, got, want, atol=ATOL):
 
 
 # Weights transformers' classes rebuild or tie and so may list as missing or unexpected: the
-# position_ids and GPT-2 attention-mask buffers, Llama's rotary inv_freq, a tied lm_head, and an
-# untied Llama's lm_head under LlamaForSequenceClassification (kept: adarank-cl's loader needs it).
+# position_ids and GPT-2 attention-mask buffers, Llama's rotary inv_freq, and a tied lm_head (the
+# same tensor as the embeddings, which transformers lists under both names).
 BENIGN = ("position_ids", "attn.bias", "attn.masked_bias", "rotary_emb.inv_freq", "lm_head.weight")
 
 
