@@ -103,6 +103,8 @@ void ar_ctx_free(struct ar_ctx *ctx)
     free(ctx->tuning_dir);
     free(ctx->tuning_source);
     free(ctx->errmsg);
+    for (int i = 0; i < 3; i++)
+        ar_mem_release(&ctx->gemm_scratch[i]);
     ar__mem_stats_release(ctx->mem_stats);
     free(ctx);
 }

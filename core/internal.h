@@ -88,6 +88,8 @@ struct ar_ctx {
     char *errmsg;
     size_t errmsg_len, errmsg_cap;
     struct ar__mem_stats *mem_stats; /* device bytes allocated (memory.c), created on first use */
+    struct ar_mem gemm_scratch[3];   /* batched A, B, C moved to offset 0 (blas.c), grown on use */
+    size_t gemm_scratch_floats[3];
 };
 
 /* Drops the context's reference to its allocation counters (memory.c); ar_ctx_free calls it.

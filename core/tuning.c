@@ -25,7 +25,6 @@ struct table {
     size_t count;
     char names[MAX_PARAMS][32];
     size_t values[MAX_PARAMS];
-    const char *names_ptr[MAX_PARAMS]; /* what CLBlastOverrideParameters takes */
     bool applied;
 };
 
@@ -115,7 +114,6 @@ static bool parse_parameters(const struct ar__json_node *p, struct table *t, cha
         }
         snprintf(t->names[i], sizeof t->names[i], "%s", p->keys[i]);
         t->values[i] = (size_t)v;
-        t->names_ptr[i] = t->names[i];
     }
     t->count = p->count;
     return true;
@@ -341,9 +339,13 @@ static void append_source(char *out, size_t size, const struct table *t, enum ma
 
 static bool apply_table(struct ar_ctx *ctx, const struct table *t, enum match level)
 {
-    CLBlastStatusCode rc =
-        CLBlastOverrideParameters(ctx->device, t->kernel, (CLBlastPrecision)t->precision, t->count,
-                                  (const char **)t->names_ptr, t->values);
+    /* Pointers into t are made here, not when parsing: the candidate array is realloc'ed as
+     * tables are added, so pointers kept in a table would dangle once it moves. */
+    const char *names[MAX_PARAMS];
+    for (size_t i = 0; i < t->count; i++)
+        names[i] = t->names[i];
+    CLBlastStatusCode rc = CLBlastOverrideParameters(
+        ctx->device, t->kernel, (CLBlastPrecision)t->precision, t->count, names, t->values);
     if (rc != CLBlastSuccess) {
         ar__log(ctx, AR_LOG_WARN,
                 "CLBlast rejected table %s for %s (CLBlastOverrideParameters status %d: %s); "

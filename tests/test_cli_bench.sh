@@ -80,6 +80,26 @@ cat > clblast_xgemm_direct_1_32.json <<'END'
 }
 END
 EOF
+# The operand helpers' tuners (copy, pad, transpose, padtranspose) write one phase file each,
+# named by family without a phase number; each records its arguments.
+helper_tuner() { # binary family variant parameters
+    cat >"$tmp/bin/$1" <<EOF
+#!/bin/sh
+echo "\$@" > "$tmp/$2.args"
+cat > clblast_$2_32.json <<'END'
+{
+  "kernel_family": "$2", "precision": "32", "arg_m": "1024", "arg_n": "1024",
+  "device": "$device",
+  "results": [{"kernel": "$3", "time": 0.5, "parameters": {$4, "PRECISION": 32}}]
+}
+END
+EOF
+    chmod +x "$tmp/bin/$1"
+}
+helper_tuner clblast_tuner_copy_fast copy CopyMatrixFast '"COPY_DIMX": 8, "COPY_DIMY": 8, "COPY_VW": 8, "COPY_WPT": 4'
+helper_tuner clblast_tuner_copy_pad pad CopyPadMatrix '"PAD_DIMX": 16, "PAD_DIMY": 16, "PAD_WPTX": 1, "PAD_WPTY": 2'
+helper_tuner clblast_tuner_transpose_fast transpose TransposeMatrixFast '"TRA_DIM": 16, "TRA_PAD": 1, "TRA_SHUFFLE": 0, "TRA_WPT": 4'
+helper_tuner clblast_tuner_transpose_pad padtranspose TransposePadMatrix '"PADTRA_PAD": 1, "PADTRA_TILE": 8, "PADTRA_WPT": 1'
 chmod +x "$tmp/bin/clblast_tuner_xgemm" "$tmp/bin/clblast_tuner_xgemm_direct"
 
 expect 0 "tune with stand-in tuners" "$cli" tune --tuner-dir "$tmp/bin" --out "$tmp/tables" --fraction 0.25
@@ -87,14 +107,23 @@ has "configuration #1 by speed rejected" "the fastest (VWM=3 cannot build) is re
 has "stored $tmp/tables/.*-xgemm\.json \(Xgemm" "Xgemm table stored"
 if grep -q '"VWM":4' "$tmp/tables/"*-xgemm.json; then ok; else bad "the runner-up should be stored"; fi
 has "stored $tmp/tables/.*-xgemmdirect\.json \(XgemmDirect" "XgemmDirect table stored"
+for k in copy:Copy pad:Pad transpose:Transpose padtranspose:Padtranspose; do
+    has "stored $tmp/tables/.*-${k%%:*}\.json \(${k#*:}" "${k#*:} table stored (default --kernels)"
+done
+if grep -q '"TRA_WPT":4' "$tmp/tables/"*-transpose.json; then ok; else bad "Transpose table lacks the tuner's best"; fi
 has "a new context on .* now applies: .*$tmp/tables/" "the next context picks the tables up"
 if grep -Eq -- "-fraction 4( |\$)" "$tmp/xgemm.args"; then ok; else bad "--fraction 0.25 should pass -fraction 4: $(cat "$tmp/xgemm.args")"; fi
-if ls -a "$tmp/tables" | grep -q '\.tmp$'; then bad "temporary file left behind"; else ok; fi
+if ls -a "$tmp/tables" | grep -q '\.tmp\.'; then bad "temporary file left behind"; else ok; fi
 
 # The stored tables are what a later bench run applies, and its products stay correct (bench
 # gemm fails when CLBlast and OpenBLAS disagree).
 expect 0 "bench with the stored tables" env ADARANK_TUNING_DIR="$tmp/tables" "$cli" bench gemm --quick --repeats 1
 has "^CLBlast tuning table: .*$tmp/tables/.*-xgemm\.json" "bench reports the stored table"
+
+# A helper tuner takes a matrix size, never -k (it has no inner dimension).
+expect 0 "tune one helper at --size 256" "$cli" tune --tuner-dir "$tmp/bin" --out "$tmp/tables2" --kernels transpose --size 256
+if grep -Eq -- "-m 256 -n 256( |\$)" "$tmp/transpose.args" && ! grep -q -- "-k" "$tmp/transpose.args"; then ok
+else bad "transpose tuner arguments: $(cat "$tmp/transpose.args")"; fi
 
 # --import converts files a tuner wrote earlier.
 mkdir "$tmp/old"

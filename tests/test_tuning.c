@@ -123,12 +123,35 @@ static void test_applied(const char *root, const char *device)
      * product in this process use the Xgemm kernel the table above configures. */
     write_table(dir, "mine-routine.json", device, "GemmRoutine", 32,
                 "{\"XGEMM_MIN_INDIRECT_SIZE\": 0}");
+    /* The operand helpers Xgemm runs before and after itself. With the embedded tables they
+     * also make more candidates than the first allocation holds, which once left the parameter
+     * names of moved tables dangling (every later override then failed). */
+    static const char *const helpers[][2] = {
+        {"Copy", "{\"COPY_DIMX\": 8, \"COPY_DIMY\": 8, \"COPY_VW\": 8, \"COPY_WPT\": 4}"},
+        {"Pad", "{\"PAD_DIMX\": 16, \"PAD_DIMY\": 16, \"PAD_WPTX\": 1, \"PAD_WPTY\": 2}"},
+        {"Transpose", "{\"TRA_DIM\": 16, \"TRA_PAD\": 1, \"TRA_SHUFFLE\": 0, \"TRA_WPT\": 4}"},
+        {"Padtranspose", "{\"PADTRA_PAD\": 1, \"PADTRA_TILE\": 8, \"PADTRA_WPT\": 1}"},
+        {"XgemmDirect", "{\"KWID\": 2, \"MDIMAD\": 8, \"MDIMCD\": 8, \"NDIMBD\": 8, "
+                        "\"NDIMCD\": 8, \"PADA\": 1, \"PADB\": 1, \"VWMD\": 2, \"VWND\": 2, "
+                        "\"WGD\": 32}"},
+    };
+    for (size_t i = 0; i < sizeof helpers / sizeof helpers[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "mine-%s.json", helpers[i][0]);
+        write_table(dir, name, device, helpers[i][0], 32, helpers[i][1]);
+    }
     struct ar_ctx *ctx = open_with(dir);
     const char *src = ctx ? ar_ctx_tuning_source(ctx) : NULL;
     snprintf(path, sizeof path, "%s/mine-xgemm.json", dir);
     CHECK(src && strstr(src, path), "tuning source \"%s\" names %s", src ? src : "(null)", path);
     CHECK(src && strstr(src, "mine-routine.json"), "routine table applied: \"%s\"",
           src ? src : "(null)");
+    for (size_t i = 0; i < sizeof helpers / sizeof helpers[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "mine-%s.json", helpers[i][0]);
+        CHECK(src && strstr(src, name), "%s table applied: \"%s\"", helpers[i][0],
+              src ? src : "(null)");
+    }
     CHECK(!strstr(logbuf, "WARN"), "no warnings expected, got:\n%s", logbuf);
     if (ctx) {
         check_gemm(ctx, 67, 45, 129);

@@ -26,13 +26,25 @@ struct tuner {
     const char *key;    /* --kernels name, and the tuner's kernel family prefix */
     const char *binary; /* in clblast-utils */
     const char *what;
+    bool has_k;         /* a product's tuner (-m -n -k), not a matrix copy's (-m -n) */
 };
 
+/* Before and after Xgemm, CLBlast copies, pads and transposes operands into the layout its kernel
+ * wants (e.g. both operands of a row-major x.W^T); on PoCL's CPU device these helper kernels took
+ * about a fifth of a 512x3072x768 product with their default parameters, so they are tuned too. */
 static const struct tuner tuners[] = {
-    {"xgemm", "clblast_tuner_xgemm", "Xgemm: the tiled kernel CLBlast uses for large products"},
+    {"xgemm", "clblast_tuner_xgemm", "Xgemm: the tiled kernel CLBlast uses for large products",
+     true},
     {"xgemm_direct", "clblast_tuner_xgemm_direct",
-     "XgemmDirect: the kernel for small products (rank-r LoRA factors)"},
+     "XgemmDirect: the kernel for small products (rank-r LoRA factors)", true},
+    {"copy", "clblast_tuner_copy_fast", "Copy: operand copies before and after Xgemm", false},
+    {"pad", "clblast_tuner_copy_pad", "Pad: operand copies padded to Xgemm's tile sizes", false},
+    {"transpose", "clblast_tuner_transpose_fast", "Transpose: operand transposes for Xgemm",
+     false},
+    {"padtranspose", "clblast_tuner_transpose_pad",
+     "Padtranspose: operand transposes padded to Xgemm's tile sizes", false},
 };
+#define KERNEL_NAMES "xgemm, xgemm_direct, copy, pad, transpose, padtranspose"
 #define TUNER_COUNT (sizeof tuners / sizeof tuners[0])
 
 struct options {
@@ -52,12 +64,15 @@ static void usage(FILE *out)
             "computes wrong results gives way to the next fastest.\n\n"
             "  --device N|NAME   device index or name substring (default: $ADARANK_DEVICE, the\n"
             "                    first GPU, else the first device)\n"
-            "  --kernels LIST    comma-separated: xgemm, xgemm_direct (default: both)\n"
+            "  --kernels LIST    comma-separated: xgemm, xgemm_direct, and the operand\n"
+            "                    helpers copy, pad, transpose, padtranspose (default: all;\n"
+            "                    the helpers take a minute or two each)\n"
             "  --fraction F      share of every search phase to measure, 0 < F <= 1 (default:\n"
             "                    CLBlast's, all of the fixed set and 1/512 of the random set;\n"
             "                    20-60 minutes per kernel on an idle 2-core CPU device)\n"
-            "  --size N          tune for N x N x N products (default: the tuner's own, 1024 for\n"
-            "                    xgemm, 256 for xgemm_direct)\n"
+            "  --size N          tune for N x N x N products, N x N matrices for the helpers\n"
+            "                    (default: the tuner's own, 1024 for xgemm and the helpers,\n"
+            "                    256 for xgemm_direct)\n"
             "  --runs N          timed runs per configuration (default 2)\n"
             "  --out DIR         store tables here (default: $ADARANK_TUNING_DIR, else\n"
             "                    $XDG_CACHE_HOME/adarank-cl/clblast, else\n"
@@ -86,7 +101,7 @@ static bool parse_number(const char *opt, const char *text, double lo, double hi
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.kernels = "xgemm,xgemm_direct", .runs = 2};
+    *o = (struct options){.kernels = "xgemm,xgemm_direct,copy,pad,transpose,padtranspose", .runs = 2};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double num = 0;
@@ -135,14 +150,14 @@ static bool select_tuners(const char *list, bool chosen[TUNER_COUNT])
         while (i < TUNER_COUNT && strcmp(t, tuners[i].key) != 0)
             i++;
         if (i == TUNER_COUNT) {
-            fprintf(stderr, "adarank-cl tune: unknown kernel \"%s\" (xgemm, xgemm_direct)\n", t);
+            fprintf(stderr, "adarank-cl tune: unknown kernel \"%s\" (" KERNEL_NAMES ")\n", t);
             return false;
         }
         chosen[i] = true;
     }
     for (size_t i = 0; i < TUNER_COUNT; i++)
         if (chosen[i]) return true;
-    fprintf(stderr, "adarank-cl tune: --kernels names no kernel (xgemm, xgemm_direct)\n");
+    fprintf(stderr, "adarank-cl tune: --kernels names no kernel (" KERNEL_NAMES ")\n");
     return false;
 }
 
@@ -247,7 +262,7 @@ static int tune_one(const struct options *o, const struct tuner *t, const char *
     }
     if (o->size > 0) {
         char *extra[] = {"-m", size, "-n", size, "-k", size};
-        for (size_t i = 0; i < 6; i++)
+        for (size_t i = 0; i < (t->has_k ? 6u : 4u); i++)
             argv[argc++] = extra[i];
     }
     printf("%s %s\n  ", o->dry_run ? "would run" : "running", t->what);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../atomic_file.h"
 #include "tune_store.h"
 
 /* "pthread-haswell-AMD EPYC" -> "pthread-haswell-amd-epyc": a file name on any system. */
@@ -52,17 +53,10 @@ static bool mkdirs(const char *path)
     return mkdir(buf, 0755) == 0 || errno == EEXIST;
 }
 
-static bool write_atomically(const char *path, const char *dir, const char *name, const char *text)
+/* text as path, durably (atomic_file.h); errno says why on failure */
+static bool write_atomically(const char *path, const char *text)
 {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s/.%s.%ld.tmp", dir, name, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return false;
-    bool ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, path) == 0) return true;
-    unlink(tmp);
-    return false;
+    return ar__atomic_write(path, text, strlen(text), NULL, 0) == AR_STATUS_OK;
 }
 
 /* The phase files one tuner wrote into dir: clblast_<key>_<phase>_<precision>.json (the digit
@@ -87,66 +81,24 @@ static size_t collect_outputs(const char *dir, const char *key, char paths[][120
 
 #define MAX_RANK 20 /* configurations tried before giving up on a tuner's results */
 
-/* Products in the shapes and transposes the engine uses, awkward sizes included; false (with
- * the reason in why) when one differs from a double-precision host product by more than 1e-3 of
- * its scale (float32 rounding over k <= 130 terms in [-1, 1) stays below 1e-5). */
+/* The library's product self-check (core/blas_check.c), its message into why. */
 static bool check_products(struct ar_ctx *ctx, char *why, size_t why_size)
 {
-    static const size_t sizes[][3] = {{67, 45, 129}, {128, 8, 96}, {200, 130, 64}, {8, 96, 128}};
-    float *a = malloc(200 * 130 * sizeof *a), *b = malloc(200 * 130 * sizeof *b);
-    float *c = malloc(200 * 130 * sizeof *c);
-    struct ar_mem da = {0}, db = {0}, dc = {0};
-    bool ok = a && b && c && ar_mem_alloc(ctx, 200 * 130, &da) == AR_STATUS_OK &&
-              ar_mem_alloc(ctx, 200 * 130, &db) == AR_STATUS_OK &&
-              ar_mem_alloc(ctx, 200 * 130, &dc) == AR_STATUS_OK;
-    snprintf(why, why_size, "out of memory");
-    for (size_t i = 0; ok && i < 200 * 130; i++) {
-        a[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
-        b[i] = (float)((i * 104729) % 1999) / 1000.0f - 1.0f;
-    }
-    ok = ok && ar_mem_write(ctx, da, a, 200 * 130) == AR_STATUS_OK &&
-         ar_mem_write(ctx, db, b, 200 * 130) == AR_STATUS_OK;
-    for (size_t s = 0; ok && s < sizeof sizes / sizeof sizes[0] * 3; s++) {
-        size_t m = sizes[s / 3][0], n = sizes[s / 3][1], k = sizes[s / 3][2];
-        bool ta = s % 3 == 2, tb = s % 3 == 1; /* NN, NT, TN */
-        enum ar_status st =
-            ar_gemm(ctx, ta, tb, m, n, k, 1.0f, da, ta ? m : k, db, tb ? k : n, 0.0f, dc, n);
-        if (st == AR_STATUS_OK) st = ar_mem_read(ctx, dc, c, m * n);
-        if (st != AR_STATUS_OK) {
-            snprintf(why, why_size, "%s", ar_ctx_errmsg(ctx));
-            ok = false;
-            break;
-        }
-        double diff = 0, scale = 0;
-        for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < n; j++) {
-                double ref = 0;
-                for (size_t l = 0; l < k; l++)
-                    ref += (double)(ta ? a[l * m + i] : a[i * k + l]) *
-                           (tb ? b[j * k + l] : b[l * n + j]);
-                diff = fmax(diff, fabs(ref - c[i * n + j]));
-                scale = fmax(scale, fabs(ref));
-            }
-        if (!(diff <= 1e-3 * scale)) {
-            snprintf(why, why_size, "wrong %s%s product %zux%zux%zu (max error %.3g of %.3g)",
-                     ta ? "T" : "N", tb ? "T" : "N", m, n, k, diff, scale);
-            ok = false;
-        }
-    }
-    ar_mem_release(&da), ar_mem_release(&db), ar_mem_release(&dc);
-    free(a), free(b), free(c);
-    return ok;
+    if (ar_gemm_self_check(ctx) == AR_STATUS_OK) return true;
+    snprintf(why, why_size, "%s", ar_ctx_errmsg(ctx));
+    return false;
 }
 
 /* Applies a candidate table in a context of its own and checks products with it. For Xgemm and
  * XgemmDirect a GemmRoutine table routes every product to that kernel (XGEMM_MIN_INDIRECT_SIZE
- * 0: all indirect, 4096: all direct). CLBlast keeps overrides per process: the next context
+ * 0: all indirect, 4096: all direct); the operand helpers (Copy, Pad, Transpose, Padtranspose)
+ * only run around Xgemm, so they are checked with every product on Xgemm. CLBlast keeps overrides per process: the next context
  * (show_pickup) applies the stored tables again. */
 static bool verify_table(const struct ar_device_info *dev, const char *kernel, const char *json,
                          char *why, size_t why_size)
 {
-    bool xgemm = !strcmp(kernel, "Xgemm"), direct = !strcmp(kernel, "XgemmDirect");
-    if (!xgemm && !direct) return true; /* products do not exercise other kernels directly */
+    /* Copy, Pad, Transpose and Padtranspose prepare Xgemm's operands: checked through it. */
+    bool direct = !strcmp(kernel, "XgemmDirect"), xgemm = !direct;
     const char *tmp_root = getenv("TMPDIR");
     char dir[1024], path[1200], route[512], sel[16];
     snprintf(dir, sizeof dir, "%s/adarank-verify-XXXXXX",
@@ -156,13 +108,13 @@ static bool verify_table(const struct ar_device_info *dev, const char *kernel, c
         return false;
     }
     snprintf(path, sizeof path, "%s/candidate.json", dir);
-    bool ok = write_atomically(path, dir, "candidate.json", json);
+    bool ok = write_atomically(path, json);
     snprintf(route, sizeof route,
              "{\"device_name\": \"%s\", \"kernel\": \"GemmRoutine\", \"precision\": 32, "
              "\"parameters\": {\"XGEMM_MIN_INDIRECT_SIZE\": %d}}\n",
              dev->name, xgemm ? 0 : 4096);
     snprintf(path, sizeof path, "%s/route.json", dir);
-    ok = ok && write_atomically(path, dir, "route.json", route);
+    ok = ok && write_atomically(path, route);
     snprintf(sel, sizeof sel, "%d", dev->index);
     struct ar_ctx_params params = ar_ctx_default_params();
     params.device = sel;
@@ -260,7 +212,7 @@ int tune_store_table(const char *binary, const char *key, bool imported, const c
     lower(kernel, lk, sizeof lk);
     snprintf(name, sizeof name, "%s-%s.json", dslug, lk);
     snprintf(path, sizeof path, "%s/%s", out_dir, name);
-    bool ok = mkdirs(out_dir) && write_atomically(path, out_dir, name, json);
+    bool ok = mkdirs(out_dir) && write_atomically(path, json);
     free(json);
     if (!ok) {
         fprintf(stderr, "adarank-cl tune: cannot write %s: %s\n", path, strerror(errno));

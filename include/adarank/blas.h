@@ -25,6 +25,12 @@ enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool tr
                                        size_t stride_b, float beta, struct ar_mem c, size_t ldc,
                                        size_t stride_c, size_t batch);
 
+/* Runs products of awkward and of the engine's own sizes (plain, transposed, batched) on the
+ * device and compares them with a host reference: AR_STATUS_CLBLAST naming the first wrong one,
+ * which means a CLBlast parameter table applied to this device computes wrong results. Takes
+ * about a second on a CPU device. */
+enum ar_status ar_gemm_self_check(struct ar_ctx *ctx);
+
 #ifdef __cplusplus
 }
 #endif
