@@ -47,15 +47,22 @@ enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
     return AR_STATUS_OK;
 }
 
-/* CLBlast 1.5.3's strided-batched GEMM computes wrong products when a matrix starts at a non-zero
- * buffer offset. On PoCL's CPU device: NN with B at an offset (128x64x128 per entry) and TN with A
- * or B at an offset (128x32x128) with every Xgemm table tried, and any operand or C at an offset
- * with a GEMMK=1 table, errors as large as the entries; offset-0 matrices, the non-batched routine
- * and the XgemmDirect path were exact. The engine's matrices are views into larger buffers
- * (activations, the q/k/v thirds of the attention heads), so a batched call moves every matrix at
- * an offset to a scratch buffer at offset 0 (`which`: 0 A, 1 B, 2 C), and C back afterwards.
- * Cost: device copies of those matrices, small against the products; ar_gemm_self_check covers
- * the case. */
+/* CLBlast 1.5.3's strided-batched GEMM computes wrong products unless its matrices are packed:
+ * each entry (rows, cols) with ld = cols, entries back to back from offset 0. On PoCL's CPU
+ * device, with every Xgemm table tried, NN with B at a buffer offset (128x64x128 per entry) and
+ * TN with A or B at an offset (128x32x128) gave errors as large as the entries; with GEMMK=1
+ * tables also any matrix at an offset, and C in the LoRA layer's interleaved layout (members side
+ * by side: ld = batch·cols, stride = cols). Packed matrices, the non-batched routine and the
+ * XgemmDirect path were exact. The engine's matrices are views (activations, the q/k/v thirds of
+ * the attention heads, interleaved LoRA groups), so a batched call packs every matrix that is
+ * not, into one of three scratch buffers (`which`: 0 A, 1 B, 2 C), and unpacks C afterwards.
+ * Cost: device copies of those matrices, small against the products; ar_gemm_self_check runs
+ * both kinds of view. */
+struct view {
+    struct ar_mem mem;
+    size_t rows, cols, ld, stride;
+};
+
 static enum ar_status scratch_for(struct ar_ctx *ctx, int which, size_t floats, struct ar_mem *out)
 {
     if (ctx->gemm_scratch_floats[which] < floats) {
@@ -69,31 +76,53 @@ static enum ar_status scratch_for(struct ar_ctx *ctx, int which, size_t floats, 
     return AR_STATUS_OK;
 }
 
-static enum ar_status copy(struct ar_ctx *ctx, struct ar_mem from, struct ar_mem to, size_t floats)
+static bool packed(const struct view *v)
 {
-    cl_int rc = clEnqueueCopyBuffer(ctx->queue, from.buf, to.buf, from.off * sizeof(float),
-                                    to.off * sizeof(float), floats * sizeof(float), 0, NULL, NULL);
+    return v->ld == v->cols && v->stride == v->rows * v->cols;
+}
+
+/* Copies `batch` entries between a view and its packed form (to_packed picks the direction):
+ * one copy when the view is only offset, else one rectangle per entry. */
+static enum ar_status transfer(struct ar_ctx *ctx, const struct view *v, struct ar_mem pack,
+                               size_t batch, bool to_packed)
+{
+    const size_t f = sizeof(float);
+    cl_int rc = CL_SUCCESS;
+    if (packed(v)) {
+        size_t bytes = batch * v->rows * v->cols * f;
+        rc = to_packed ? clEnqueueCopyBuffer(ctx->queue, v->mem.buf, pack.buf, v->mem.off * f,
+                                             pack.off * f, bytes, 0, NULL, NULL)
+                       : clEnqueueCopyBuffer(ctx->queue, pack.buf, v->mem.buf, pack.off * f,
+                                             v->mem.off * f, bytes, 0, NULL, NULL);
+    }
+    for (size_t e = 0; !packed(v) && rc == CL_SUCCESS && e < batch; e++) {
+        size_t at_view[3] = {(v->mem.off + e * v->stride) * f, 0, 0};
+        size_t at_pack[3] = {(pack.off + e * v->rows * v->cols) * f, 0, 0};
+        size_t region[3] = {v->cols * f, v->rows, 1};
+        rc = to_packed ? clEnqueueCopyBufferRect(ctx->queue, v->mem.buf, pack.buf, at_view,
+                                                 at_pack, region, v->ld * f, 0, v->cols * f, 0, 0,
+                                                 NULL, NULL)
+                       : clEnqueueCopyBufferRect(ctx->queue, pack.buf, v->mem.buf, at_pack,
+                                                 at_view, region, v->cols * f, 0, v->ld * f, 0, 0,
+                                                 NULL, NULL);
+    }
     return rc == CL_SUCCESS ? AR_STATUS_OK
-                            : ar__fail_cl(ctx, rc, "strided batched gemm: moving a %zu-float matrix "
-                                                   "to or from offset 0", floats);
+                            : ar__fail_cl(ctx, rc, "strided batched gemm: %s a %zux%zu matrix "
+                                                   "(ld %zu, stride %zu, %zu entries)",
+                                          to_packed ? "packing" : "unpacking", v->rows, v->cols,
+                                          v->ld, v->stride, batch);
 }
 
-/* Floats spanned by `batch` (rows, cols) matrices with row stride ld, `stride` apart. */
-static size_t extent(size_t rows, size_t cols, size_t ld, size_t stride, size_t batch)
+/* v packed into scratch `which` (its contents copied when `load`); *moved tells. */
+static enum ar_status pack(struct ar_ctx *ctx, int which, struct view *v, size_t batch, bool load,
+                           bool *moved)
 {
-    return (batch - 1) * stride + (rows - 1) * ld + cols;
-}
-
-/* x moved to scratch `which` at offset 0 (its contents copied when `load`); *moved tells. */
-static enum ar_status at_offset_zero(struct ar_ctx *ctx, int which, struct ar_mem *x,
-                                     size_t floats, bool load, bool *moved)
-{
-    *moved = x->off != 0;
+    *moved = v->mem.off != 0 || !packed(v);
     if (!*moved) return AR_STATUS_OK;
     struct ar_mem to;
-    enum ar_status st = scratch_for(ctx, which, floats, &to);
-    if (st == AR_STATUS_OK && load) st = copy(ctx, *x, to, floats);
-    if (st == AR_STATUS_OK) *x = to;
+    enum ar_status st = scratch_for(ctx, which, batch * v->rows * v->cols, &to);
+    if (st == AR_STATUS_OK && load) st = transfer(ctx, v, to, batch, true);
+    if (st == AR_STATUS_OK) *v = (struct view){to, v->rows, v->cols, v->cols, v->rows * v->cols};
     return st;
 }
 
@@ -109,21 +138,19 @@ enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool tr
         return st;
     if (batch == 1)
         return ar_gemm(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    struct view va = {a, trans_a ? k : m, trans_a ? m : k, lda, stride_a};
+    struct view vb = {b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b};
+    struct view vc = {c, m, n, ldc, stride_c}, c_out = vc;
     bool moved_a = false, moved_b = false, moved_c = false;
-    struct ar_mem c_out = c;
-    size_t c_floats = extent(m, n, ldc, stride_c, batch);
     if (k > 0) /* k = 0 reads neither operand: C = beta·C */
-        st = at_offset_zero(ctx, 0, &a,
-                            extent(trans_a ? k : m, trans_a ? m : k, lda, stride_a, batch), true,
-                            &moved_a);
-    if (st == AR_STATUS_OK && k > 0)
-        st = at_offset_zero(ctx, 1, &b,
-                            extent(trans_b ? n : k, trans_b ? k : n, ldb, stride_b, batch), true,
-                            &moved_b);
-    /* C is loaded even when beta = 0: the copy back covers its whole span, gaps included. */
-    if (st == AR_STATUS_OK) st = at_offset_zero(ctx, 2, &c, c_floats, true, &moved_c);
+        st = pack(ctx, 0, &va, batch, true, &moved_a);
+    if (st == AR_STATUS_OK && k > 0) st = pack(ctx, 1, &vb, batch, true, &moved_b);
+    if (st == AR_STATUS_OK) st = pack(ctx, 2, &vc, batch, beta != 0.0f, &moved_c);
     if (st != AR_STATUS_OK)
         return st;
+    a = va.mem, lda = va.ld, stride_a = va.stride;
+    b = vb.mem, ldb = vb.ld, stride_b = vb.stride;
+    c = vc.mem, ldc = vc.ld, stride_c = vc.stride;
     CLBlastStatusCode rc = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.buf, a.off, lda,
@@ -131,5 +158,5 @@ enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool tr
         &ctx->queue, NULL);
     if (rc != CLBlastSuccess)
         return clblast_fail(ctx, rc, "CLBlastSgemmStridedBatched", m, n, k);
-    return moved_c ? copy(ctx, c, c_out, c_floats) : AR_STATUS_OK;
+    return moved_c ? transfer(ctx, &c_out, c, batch, false) : AR_STATUS_OK;
 }

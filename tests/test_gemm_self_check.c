@@ -1,7 +1,7 @@
 /* ar_gemm_self_check (core/blas_check.c) with the CLBlast tables this device gets by default:
  * the shipped tables must compute correct products on every shape the engine uses, batched
- * products with operands at buffer offsets included (CLBlast's batched routine gets those wrong
- * on this PoCL unless blas.c moves them to offset 0). And on
+ * products on views (buffer offsets, the LoRA layer's interleaved groups) included: CLBlast's
+ * batched routine gets some of those wrong on this PoCL unless blas.c packs them. And on
  * PoCL's AVX2 CPU device, where one GEMMK=1 Xgemm configuration from CLBlast's own tuner space
  * is known to return garbage on large products, the check must name the wrong product. */
 #include <stdio.h>
