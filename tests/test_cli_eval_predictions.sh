@@ -13,7 +13,8 @@
 #              per-example losses is eval's loss, the token counts add up to eval's;
 #   failures   a missing folder, a folder in the file's place and a full disk (ulimit -f) give a
 #              clear message and exit code 3, leave no partial or temporary file and an older
-#              file as it was; an empty --predictions is a usage error.
+#              file as it was; SIGTERM mid-run leaves no temporary file; an empty
+#              --predictions is a usage error.
 #   test_cli_eval_predictions.sh PATH/TO/adarank-cl PATH/TO/python3
 # $ev (an eval command line) is split into words on purpose:
 # shellcheck disable=SC2086
@@ -208,6 +209,26 @@ if tmp_left; then bad "full disk: a temporary file is left: $(ls "$tmp")"; else 
 # the same run with room replaces the older file whole
 expect 0 "replacing an older file" $ev --predictions "$tmp/keep.jsonl"
 [ "$(wc -l <"$tmp/keep.jsonl")" -eq 20 ] && ok || bad "replaced file: want 20 lines"
+# SIGTERM while the temporary file exists (tokenizing big.tsv takes a while): the process dies of
+# the signal and removes it. Should eval win the race and finish first, the file is simply
+# committed; either way no temporary file may be left.
+"$cli" eval --model "$tmp/model" --adapter "$tmp/cls/adapter" --data "$tmp/big.tsv" \
+    --predictions "$tmp/killed.jsonl" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 500); do ls "$tmp" | grep -q '^killed\.jsonl\.tmp\.' && break; sleep 0.01; done
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+status=$?
+if [ "$status" -eq 143 ]; then
+    ok
+    [ -e "$tmp/killed.jsonl" ] && bad "SIGTERM: a predictions file appeared" || ok
+elif [ "$status" -eq 0 ] && [ -s "$tmp/killed.jsonl" ]; then
+    ok # finished before the signal
+else
+    bad "SIGTERM: exit status $status, want 143 (killed) or 0 (finished first)"
+fi
+if ls "$tmp" | grep -q '^killed\.jsonl\.tmp\.'; then bad "SIGTERM left $(ls "$tmp" | grep killed)"; else ok; fi
+
 expect 2 "an empty --predictions" $ev --predictions ""
 has "bad option --predictions" "empty --predictions: message"
 

@@ -6,8 +6,10 @@
  * and PEFT's scale for it. Class names come from --labels or from the run's config.json next to
  * the adapter, so the ids are those of training. --predictions writes every example's prediction
  * as JSONL (core/eval_predictions.h) for looking at the errors. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../eval_predictions.h"
 #include "cli.h"
@@ -302,6 +304,28 @@ static int evaluate(const struct eval_args *a, struct eval_state *s, int max_len
     return rc;
 }
 
+/* SIGINT/SIGTERM while --predictions' temporary file exists: remove it, then die of the signal
+ * as if unhandled (unlink, signal and raise are async-signal-safe). Nothing else is lost: eval
+ * writes no other file. */
+static char tmp_to_remove[4200];
+
+static void on_signal(int sig)
+{
+    if (tmp_to_remove[0]) unlink(tmp_to_remove);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void remove_tmp_on_signal(const char *tmp)
+{
+    snprintf(tmp_to_remove, sizeof tmp_to_remove, "%s", tmp ? tmp : "");
+    struct sigaction sa = {0};
+    sa.sa_handler = tmp ? on_signal : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int cli_eval(int argc, char **argv)
 {
     struct eval_args a = {.batch = 64};
@@ -315,6 +339,7 @@ int cli_eval(int argc, char **argv)
         fprintf(stderr, "adarank-cl: eval: --predictions: %s\n", perr);
         return CLI_EXIT_BAD_INPUT;
     }
+    if (pf.tmp) remove_tmp_on_signal(pf.tmp);
     struct eval_state s = {0};
     run_defaults(a.adapter, &s.run, &s.have_run);
     int max_length = a.max_length ? a.max_length : s.have_run ? s.run.max_length : 128;
@@ -329,6 +354,7 @@ int cli_eval(int argc, char **argv)
     if (!rc)
         rc = evaluate(&a, &s, max_length, &pf);
     ar__predictions_abort(&pf); /* a failed run leaves no partial file (nothing once committed) */
+    if (a.predictions) remove_tmp_on_signal(NULL);
     ar_model_free(s.model);
     ar_ctx_free(s.ctx);
     ar_encoded_free(s.set);
