@@ -120,6 +120,26 @@ if ls -a "$tmp/tables" | grep -q '\.tmp\.'; then bad "temporary file left behind
 expect 0 "bench with the stored tables" env ADARANK_TUNING_DIR="$tmp/tables" "$cli" bench gemm --quick --repeats 1
 has "^CLBlast tuning table: .*$tmp/tables/.*-xgemm\.json" "bench reports the stored table"
 
+# devices --check runs ar_gemm_self_check on every device with the tables it gets: the shipped
+# ones pass; a GEMMK=1 Xgemm table that is wrong on PoCL's haswell target (see
+# test_gemm_self_check.c), with every product routed to it, fails with exit 4 and a message.
+expect 0 "devices --check" "$cli" devices --check
+has "matrix products correct \(CLBlast tables: " "devices --check: the verdict and the tables"
+case "$device" in
+pthread-haswell-*)
+    mkdir "$tmp/broken"
+    cat >"$tmp/broken/xgemm.json" <<EOF
+{"device_name": "$device", "kernel": "Xgemm", "precision": 32, "parameters": {"GEMMK": 1, "KREG": 8,
+ "KWG": 1, "KWI": 1, "MDIMA": 8, "MDIMC": 8, "MWG": 64, "NDIMB": 4, "NDIMC": 4, "NWG": 32, "SA": 0,
+ "SB": 0, "STRM": 0, "STRN": 0, "VWM": 8, "VWN": 1}}
+EOF
+    printf '{"device_name": "%s", "kernel": "GemmRoutine", "precision": 32, "parameters": {"XGEMM_MIN_INDIRECT_SIZE": 0}}\n' \
+        "$device" >"$tmp/broken/route.json"
+    expect 4 "devices --check with a broken table" env ADARANK_TUNING_DIR="$tmp/broken" "$cli" devices --check
+    has "adarank-cl devices: \[[0-9]+\] .*CLBlast computes a wrong" "devices --check: names the wrong product"
+    ;;
+esac
+
 # A helper tuner takes a matrix size, never -k (it has no inner dimension).
 expect 0 "tune one helper at --size 256" "$cli" tune --tuner-dir "$tmp/bin" --out "$tmp/tables2" --kernels transpose --size 256
 if grep -Eq -- "-m 256 -n 256( |\$)" "$tmp/transpose.args" && ! grep -q -- "-k" "$tmp/transpose.args"; then ok

@@ -1,4 +1,6 @@
-/* `adarank-cl devices`: every OpenCL platform and device this machine offers. */
+/* `adarank-cl devices`: every OpenCL platform and device this machine offers, and with --check
+ * whether each computes correct matrix products with the CLBlast tables it gets. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,17 +52,44 @@ static void print_json(const struct ar_device_info *list, int count, int chosen)
     printf("\n]\n");
 }
 
+/* --check: a context on device d (its CLBlast tables applied) and ar_gemm_self_check. */
+static bool check_device(const struct ar_device_info *d)
+{
+    char sel[16];
+    snprintf(sel, sizeof sel, "%d", d->index);
+    struct ar_ctx_params params = ar_ctx_default_params();
+    params.device = sel;
+    struct ar_ctx *ctx = NULL;
+    enum ar_status st = ar_ctx_new(&params, &ctx);
+    if (st == AR_STATUS_OK) st = ar_gemm_self_check(ctx);
+    if (st == AR_STATUS_OK) {
+        const char *src = ar_ctx_tuning_source(ctx);
+        printf("[%d] %s: matrix products correct (CLBlast tables: %s)\n", d->index, d->name,
+               src ? src : "none");
+    } else {
+        fprintf(stderr, "adarank-cl devices: [%d] %s: %s\n", d->index, d->name,
+                ar_ctx_errmsg(ctx));
+    }
+    ar_ctx_free(ctx);
+    return st == AR_STATUS_OK;
+}
+
 int cli_devices(int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, check = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--check")) {
+            check = true;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: adarank-cl devices [--json]\n\n"
+            printf("usage: adarank-cl devices [--json] [--check]\n\n"
                    "Lists every OpenCL platform and device with its type, compute units, memory,\n"
                    "OpenCL C version and fp16/fp64 support. The device marked * is the one other\n"
-                   "commands use unless --device or ADARANK_DEVICE says otherwise.\n");
+                   "commands use unless --device or ADARANK_DEVICE says otherwise.\n\n"
+                   "  --check   also run matrix products of the engine's shapes on every device,\n"
+                   "            with the CLBlast tables it gets (shipped, or stored by `tune`),\n"
+                   "            against a host reference; exit 4 when one computes wrong results\n");
             return CLI_EXIT_OK;
         } else {
             fprintf(stderr, "adarank-cl devices: unknown option \"%s\" (try --help)\n", argv[i]);
@@ -89,6 +118,9 @@ int cli_devices(int argc, char **argv)
         print_json(list, count, chosen);
     else
         print_text(list, count, chosen);
+    bool all_correct = true;
+    for (int i = 0; check && i < count; i++)
+        all_correct = check_device(&list[i]) && all_correct;
     free(list);
-    return CLI_EXIT_OK;
+    return all_correct ? CLI_EXIT_OK : CLI_EXIT_DEVICE;
 }
