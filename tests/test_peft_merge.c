@@ -38,6 +38,7 @@
 
 #include "adarank/peft_merge.h"
 #include "test.h"
+#include "peft_check.h"
 
 #define B 4  /* rows */
 #define T 12 /* positions (at most: micro_roberta has 8) */
@@ -125,9 +126,9 @@ static void randomize(struct ar_ctx *ctx, struct ar_model *model, unsigned long 
     }
 }
 
-/* Rows of 5..time − 1 tokens (`time` positions: the case's, else T; row 0 full) with ids in [5, vocab − 5) (never a
- * special token; [5, vocab) for micro_roberta's 11, whose specials are 0..3), right-padded with
- * `pad`; labels for the task (next tokens, a class per row or per token, −100 ignored). */
+/* Rows of 5..time − 1 tokens (`time` positions: the case's, else T; row 0 full) with ids in
+ * [5, vocab − 5) (never a special token; [5, vocab) for micro_roberta's 11, whose specials are
+ * 0..3), right-padded with `pad`; labels for the task (next tokens, a class per row or per token, −100 ignored). */
 struct rows {
     int time; /* the stride of the (B, time) arrays */
     int32_t ids[B * T], mask[B * T], types[B * T], labels[B], token_labels[B * T];
@@ -189,34 +190,11 @@ static void export_adapter(struct ar_ctx *ctx, struct ar_model *model, const cha
     struct ar_method *method = NULL;
     CHECK_OK(ctx, ar_method_new(ctx, model, &p, 1, &method));
     CHECK_OK(ctx, ar_method_finish(method));
-    int n = ar_model_module_count(model);
-    CHECK(n <= MAX_MODULES, "%d modules", n);
-    n = n < MAX_MODULES ? n : MAX_MODULES;
     struct ar_peft_module mods[MAX_MODULES];
-    for (int i = 0; i < n; i++) {
-        const struct ar_model_module *m = ar_model_module(model, i);
-        float *a = calloc((size_t)m->rank * m->in, sizeof *a);
-        float *b = calloc((size_t)m->out * m->rank, sizeof *b);
-        int rank = 0;
-        float scale = 0;
-        CHECK_OK(ctx, ar_method_export_module(method, i, a, b, &rank, &scale));
-        mods[i] = (struct ar_peft_module){m->name, rank, m->in, m->out, scale, a, b};
-    }
+    int n = peft_check_modules(ctx, model, method, NULL, mods, MAX_MODULES);
+    static const char *const heads[] = {"classifier.", "score.", NULL};
     struct ar_peft_tensor head[4]; /* RoBERTa's: dense and out_proj, weight and bias */
-    int n_head = 0, hidden = ar_model_config(model)->hidden_size;
-    struct ar_arena *arena = ar_model_arena(model);
-    for (size_t i = 0; i < ar_arena_layout_count(arena->layout) && n_head < 4; i++) {
-        const struct ar_arena_slice *s = ar_arena_layout_slice(arena->layout, i);
-        if (strncmp(s->name, "classifier.", 11) && strncmp(s->name, "score.", 6))
-            continue;
-        float *data = malloc(s->count * sizeof *data);
-        CHECK_OK(ctx, ar_mem_read(ctx, ar_arena_view(s, arena->param), data, s->count));
-        bool bias = strstr(s->name, ".bias") != NULL;
-        head[n_head] = (struct ar_peft_tensor){.name = s->name, .ndim = bias ? 1 : 2, .data = data};
-        head[n_head].shape[0] = bias ? (int64_t)s->count : (int64_t)s->count / hidden;
-        head[n_head].shape[1] = bias ? 0 : hidden;
-        n_head++;
-    }
+    int n_head = peft_check_head(ctx, model, heads, head, 4);
     struct ar_peft_adapter ad = {.base_model = base,
                                  .task_type = c->task_type,
                                  .fan_in_fan_out = ar_model_config(model)->arch == AR_ARCH_GPT2,
@@ -229,10 +207,7 @@ static void export_adapter(struct ar_ctx *ctx, struct ar_model *model, const cha
     char err[1024];
     enum ar_status st = ar_peft_export(dir, &ad, err, sizeof err);
     CHECK(st == AR_STATUS_OK, "%s: export: %s", c->name, err);
-    for (int i = 0; i < n; i++)
-        free((void *)mods[i].a), free((void *)mods[i].b);
-    for (int i = 0; i < n_head; i++)
-        free((void *)head[i].data);
+    peft_check_free(mods, n, head, n_head);
     ar_method_free(method);
 }
 
