@@ -4,6 +4,7 @@
  * tokenizers: all-MiniLM-L6-v2's WordPiece against ids and word_ids() printed by transformers
  * 4.30.2 (BertTokenizerFast, is_split_into_words=True), and byte-level BPE's per-word space. */
 #include "test.h"
+#include "toy_data.h"
 
 #include "adarank/dataset.h"
 #include "adarank/tokenizer.h"
@@ -125,25 +126,6 @@ static void bad_rows(void)
     const char *text = "tokens,ner_tags\na,O\n";
     st = ar_dataset_read_buffer("ner.csv", text, strlen(text), NULL, &csv, err, sizeof err);
     CHECK(st == AR_STATUS_BAD_FORMAT && !csv && strstr(err, "must be JSONL"), "CSV: %s", err);
-}
-
-/* A toy encoder: [CLS] = 1, every word cut into pieces of 2 bytes (id = 10 + first byte), [SEP]
- * = 2; truncation drops pieces from the end and keeps both specials. */
-static enum ar_status toy_words(void *user, const char *const *words, int n_words, int max_len,
-                                int32_t *ids, int32_t *type_ids, int32_t *word_ids, int *len,
-                                char *why, size_t why_size)
-{
-    (void)user, (void)why, (void)why_size;
-    int n = 0;
-    ids[n] = 1, word_ids[n++] = -1;
-    for (int w = 0; w < n_words; w++)
-        for (size_t k = 0; k < strlen(words[w]) && n < max_len - 1; k += 2)
-            ids[n] = 10 + (unsigned char)words[w][k], word_ids[n++] = w;
-    ids[n] = 2, word_ids[n++] = -1;
-    for (int t = 0; t < n; t++)
-        type_ids[t] = 0;
-    *len = n;
-    return AR_STATUS_OK;
 }
 
 static void alignment(void)

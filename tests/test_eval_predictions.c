@@ -12,28 +12,10 @@
 
 #include "eval_predictions.h"
 #include "test.h"
+#include "toy_data.h"
 
 static char err[1024];
 static const char *dir;
-
-/* The toy encoder of test_dataset_tokens.c: [CLS] = 1, 2-byte pieces, [SEP] = 2, truncation
- * drops pieces from the end. */
-static enum ar_status toy_words(void *user, const char *const *words, int n_words, int max_len,
-                                int32_t *ids, int32_t *type_ids, int32_t *word_ids, int *len,
-                                char *why, size_t why_size)
-{
-    (void)user, (void)why, (void)why_size;
-    int n = 0;
-    ids[n] = 1, word_ids[n++] = -1;
-    for (int w = 0; w < n_words; w++)
-        for (size_t k = 0; k < strlen(words[w]) && n < max_len - 1; k += 2)
-            ids[n] = 10 + (unsigned char)words[w][k], word_ids[n++] = w;
-    ids[n] = 2, word_ids[n++] = -1;
-    for (int t = 0; t < n; t++)
-        type_ids[t] = 0;
-    *len = n;
-    return AR_STATUS_OK;
-}
 
 static char *slurp(const char *path)
 {
