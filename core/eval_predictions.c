@@ -10,28 +10,15 @@
 #include "internal.h"
 #include "json.h"
 
-/* pf is an ar__atomic_file's three fields (the header keeps them for its users); af takes them
- * over, and pf is left empty */
-static struct ar__atomic_file take(struct ar__predictions_file *pf)
-{
-    struct ar__atomic_file af = {.f = pf->f, .path = pf->path, .tmp = pf->tmp};
-    *pf = (struct ar__predictions_file){0};
-    return af;
-}
-
 enum ar_status ar__predictions_open(const char *path, struct ar__predictions_file *pf, char *err,
                                     size_t err_size)
 {
-    struct ar__atomic_file af;
-    enum ar_status st = ar__atomic_open(&af, path, err, err_size);
-    *pf = (struct ar__predictions_file){.f = af.f, .path = af.path, .tmp = af.tmp};
-    return st;
+    return ar__atomic_open(&pf->af, path, err, err_size);
 }
 
 void ar__predictions_abort(struct ar__predictions_file *pf)
 {
-    struct ar__atomic_file af = take(pf);
-    ar__atomic_abort(&af);
+    ar__atomic_abort(&pf->af);
 }
 
 /* ---- one line per task ------------------------------------------------------------------- */
@@ -208,14 +195,13 @@ enum ar_status ar__predictions_commit(struct ar__predictions_file *pf,
                                       const struct ar__predictions_source *src, char *err,
                                       size_t err_size)
 {
-    struct ar__atomic_file af = take(pf);
     char why[512] = "";
-    enum ar_status st = write_lines(af.f, src, why, sizeof why);
+    enum ar_status st = write_lines(pf->af.f, src, why, sizeof why);
     if (st != AR_STATUS_OK) {
-        ar__fail_buf(err, err_size, st, "%s: cannot write: %s", af.path, why);
-        ar__atomic_abort(&af);
+        ar__fail_buf(err, err_size, st, "%s: cannot write: %s", pf->af.path, why);
+        ar__atomic_abort(&pf->af);
         return st;
     }
     /* flushed, fsync'd, renamed into place: a full disk shows in the flush at the latest */
-    return ar__atomic_commit(&af, err, err_size);
+    return ar__atomic_commit(&pf->af, err, err_size);
 }

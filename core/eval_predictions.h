@@ -14,6 +14,8 @@
 
 #include <stdio.h>
 
+#include "atomic_file.h"
+
 #include "adarank/train.h"
 
 /* What the lines describe: the data as read, its encoding and the evaluation's outputs. */
@@ -29,11 +31,9 @@ struct ar__predictions_source {
     int max_len;
 };
 
-/* An open temporary file that becomes `path` on commit: an ar__atomic_file's fields
- * (atomic_file.h), which does the durable write. */
+/* An open temporary file that becomes `path` on commit (atomic_file.h does the durable write). */
 struct ar__predictions_file {
-    FILE *f;
-    char *path, *tmp;
+    struct ar__atomic_file af;
 };
 
 /* Creates the temporary file next to path (before a long evaluation, so that a missing folder

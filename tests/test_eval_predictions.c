@@ -190,7 +190,7 @@ static void failures(void)
         CHECK(ar__predictions_commit(&pf, &src, err, sizeof err) == AR_STATUS_IO &&
                   strstr(err, "adir: cannot write: Is a directory"),
               "folder in the way: %s", err);
-        CHECK(!tmp_left() && !pf.f && !pf.tmp, "folder in the way: nothing is left");
+        CHECK(!tmp_left() && !pf.af.f && !pf.af.tmp, "folder in the way: nothing is left");
     }
     /* abort (a failed evaluation) leaves an older file as it was */
     snprintf(path, sizeof path, "%s/old.jsonl", dir);

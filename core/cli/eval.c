@@ -269,7 +269,7 @@ static int evaluate(const struct eval_args *a, struct eval_state *s, int max_len
     if (pad < 0 && s->cfg.arch != AR_ARCH_BERT) /* decoders pad with eos, as `train` */
         pad = s->cfg.pad_token_id >= 0 ? s->cfg.pad_token_id : cli_eos_id(s->tok, &s->cfg);
     struct ar_eval_outputs o;
-    if (!outputs_alloc(s, pf->f != NULL, &o)) {
+    if (!outputs_alloc(s, pf->af.f != NULL, &o)) {
         outputs_free(&o);
         fprintf(stderr, "adarank-cl: eval: out of memory for the predictions of %d examples\n",
                 s->set->count);
@@ -281,7 +281,7 @@ static int evaluate(const struct eval_args *a, struct eval_state *s, int max_len
     int rc = st != AR_STATUS_OK ? cli_report(s->ctx, st, "evaluating") : CLI_EXIT_OK;
     if (!rc)
         print_metrics(a, s, &r);
-    if (!rc && pf->f) {
+    if (!rc && pf->af.f) {
         const struct ar__predictions_source src = {
             .task = s->lm       ? AR_TASK_CAUSAL_LM
                     : s->tokens ? AR_TASK_TOKEN_CLS
@@ -339,7 +339,7 @@ int cli_eval(int argc, char **argv)
         fprintf(stderr, "adarank-cl: eval: --predictions: %s\n", perr);
         return CLI_EXIT_BAD_INPUT;
     }
-    if (pf.tmp) remove_tmp_on_signal(pf.tmp);
+    if (pf.af.tmp) remove_tmp_on_signal(pf.af.tmp);
     struct eval_state s = {0};
     run_defaults(a.adapter, &s.run, &s.have_run);
     int max_length = a.max_length ? a.max_length : s.have_run ? s.run.max_length : 128;
