@@ -1,4 +1,5 @@
-/* UTF-8 and character classes for the tokenizers; the tables are in unicode_tables.c. */
+/* UTF-8 and character classes for the tokenizers; the tables are in unicode_tables.c and
+ * unicode_strip_table.c. */
 #include "unicode.h"
 
 int ar__utf8_decode(const char *s, size_t len, uint32_t *cp)
