@@ -113,12 +113,10 @@ static enum ar_status transfer(struct ar_ctx *ctx, const struct view *v, struct 
                                           v->ld, v->stride, batch);
 }
 
-/* v packed into scratch `which` (its contents copied when `load`); *moved tells. */
-static enum ar_status pack(struct ar_ctx *ctx, int which, struct view *v, size_t batch, bool load,
-                           bool *moved)
+/* v packed into scratch `which` (its contents copied when `load`); a packed view stays as is. */
+static enum ar_status pack(struct ar_ctx *ctx, int which, struct view *v, size_t batch, bool load)
 {
-    *moved = v->mem.off != 0 || !packed(v);
-    if (!*moved) return AR_STATUS_OK;
+    if (v->mem.off == 0 && packed(v)) return AR_STATUS_OK;
     struct ar_mem to;
     enum ar_status st = scratch_for(ctx, which, batch * v->rows * v->cols, &to);
     if (st == AR_STATUS_OK && load) st = transfer(ctx, v, to, batch, true);
@@ -141,11 +139,10 @@ enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool tr
     struct view va = {a, trans_a ? k : m, trans_a ? m : k, lda, stride_a};
     struct view vb = {b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b};
     struct view vc = {c, m, n, ldc, stride_c}, c_out = vc;
-    bool moved_a = false, moved_b = false, moved_c = false;
     if (k > 0) /* k = 0 reads neither operand: C = beta·C */
-        st = pack(ctx, 0, &va, batch, true, &moved_a);
-    if (st == AR_STATUS_OK && k > 0) st = pack(ctx, 1, &vb, batch, true, &moved_b);
-    if (st == AR_STATUS_OK) st = pack(ctx, 2, &vc, batch, beta != 0.0f, &moved_c);
+        st = pack(ctx, 0, &va, batch, true);
+    if (st == AR_STATUS_OK && k > 0) st = pack(ctx, 1, &vb, batch, true);
+    if (st == AR_STATUS_OK) st = pack(ctx, 2, &vc, batch, beta != 0.0f);
     if (st != AR_STATUS_OK)
         return st;
     a = va.mem, lda = va.ld, stride_a = va.stride;
@@ -158,5 +155,6 @@ enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool tr
         &ctx->queue, NULL);
     if (rc != CLBlastSuccess)
         return clblast_fail(ctx, rc, "CLBlastSgemmStridedBatched", m, n, k);
-    return moved_c ? transfer(ctx, &c_out, c, batch, false) : AR_STATUS_OK;
+    bool c_moved = c.buf != c_out.mem.buf; /* packed into the scratch buffer */
+    return c_moved ? transfer(ctx, &c_out, c, batch, false) : AR_STATUS_OK;
 }
