@@ -15,6 +15,8 @@ struct _ArProbe {
     gint64 last_frame_us, max_gap_us; /* the longest the main loop went without a frame */
     guint frames;
     gboolean stopped, paused;
+    GtkWidget *shot_target; /* the window or dialog being saved, while waiting for a paint */
+    int shot_tries;
 };
 
 G_DEFINE_FINAL_TYPE(ArProbe, ar_probe, G_TYPE_OBJECT)
@@ -27,19 +29,23 @@ gboolean ar_probe_screenshot(GtkWidget *window, const char *path, GError **error
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the window is not mapped");
         return FALSE;
     }
+    /* The widget paintable shows the window's last render node; any queue_draw since the last
+     * paint drops that node, and the snapshot is then empty. */
     GdkPaintable *paintable = gtk_widget_paintable_new(window);
     GtkSnapshot *snapshot = gtk_snapshot_new();
     gdk_paintable_snapshot(paintable, GDK_SNAPSHOT(snapshot), w, h);
     GskRenderNode *node = gtk_snapshot_free_to_node(snapshot);
-    gboolean ok = FALSE;
-    if (node) {
-        graphene_rect_t viewport = GRAPHENE_RECT_INIT(0, 0, (float)w, (float)h);
-        GdkTexture *texture = gsk_renderer_render_texture(renderer, node, &viewport);
-        ok = gdk_texture_save_to_png(texture, path);
-        g_object_unref(texture);
-        gsk_render_node_unref(node);
-    }
     g_object_unref(paintable);
+    if (!node) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_PENDING,
+                    "the window has changed since it was last painted");
+        return FALSE;
+    }
+    graphene_rect_t viewport = GRAPHENE_RECT_INIT(0, 0, (float)w, (float)h);
+    GdkTexture *texture = gsk_renderer_render_texture(renderer, node, &viewport);
+    gboolean ok = gdk_texture_save_to_png(texture, path);
+    g_object_unref(texture);
+    gsk_render_node_unref(node);
     if (!ok) g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: could not write", path);
     return ok;
 }
@@ -132,6 +138,42 @@ static gboolean page_ready(ArProbe *self, gint64 *step)
     return TRUE;
 }
 
+/* Saves the screenshot right after a paint of its window, the one moment the window's render
+ * node is sure to be current; a window changed in between is painted again (up to 30 times). */
+static void on_after_paint(GdkFrameClock *clock, gpointer data)
+{
+    ArProbe *self = AR_PROBE(data);
+    if (self->done || !self->shot_target) return;
+    GError *error = NULL;
+    gboolean saved = ar_probe_screenshot(self->shot_target, self->screenshot, &error);
+    if (!saved && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_PENDING) &&
+        ++self->shot_tries < 30) {
+        g_error_free(error);
+        gtk_widget_queue_draw(self->shot_target);
+        return;
+    }
+    g_signal_handlers_disconnect_by_func(clock, on_after_paint, self);
+    if (!saved) {
+        fprintf(stderr, "adarank-gui: screenshot: %s\n", error->message);
+        g_error_free(error);
+    }
+    g_clear_object(&self->shot_target);
+    finish(self, saved ? 0 : 1);
+}
+
+static void save_after_next_paint(ArProbe *self, GtkWidget *target)
+{
+    GdkFrameClock *clock = gtk_widget_get_frame_clock(target);
+    if (!clock) {
+        fprintf(stderr, "adarank-gui: screenshot: the window is not mapped\n");
+        finish(self, 1);
+        return;
+    }
+    g_set_object(&self->shot_target, target);
+    g_signal_connect_object(clock, "after-paint", G_CALLBACK(on_after_paint), self, 0);
+    gtk_widget_queue_draw(target);
+}
+
 static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
 {
     ArProbe *self = AR_PROBE(data);
@@ -162,24 +204,6 @@ static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
     if (self->settled < frames_after ||
         !(self->opts.quit_after_draw || want_step || self->opts.quit_when_ended))
         return G_SOURCE_CONTINUE;
-    int code = 0;
-    if (self->screenshot) {
-        GError *error = NULL;
-        /* A dialog open on the window (the New Run form) is what the user sees: save that. */
-        GListModel *tops = gtk_window_get_toplevels();
-        for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
-            GtkWindow *w = g_list_model_get_item(tops, i);
-            if (gtk_window_get_transient_for(w) == GTK_WINDOW(self->window) &&
-                gtk_widget_get_mapped(GTK_WIDGET(w)))
-                widget = GTK_WIDGET(w);
-            g_object_unref(w);
-        }
-        if (!ar_probe_screenshot(widget, self->screenshot, &error)) {
-            fprintf(stderr, "adarank-gui: screenshot: %s\n", error->message);
-            g_error_free(error);
-            code = 1;
-        }
-    }
     self->tick = 0;
     if (self->opts.trace) {
         const char *banner = ar_window_get_banner(self->window);
@@ -187,7 +211,20 @@ static gboolean on_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
         printf("frames n=%u max_gap_ms=%.1f\n", self->frames, self->max_gap_us / 1000.0);
         fflush(stdout);
     }
-    finish(self, code);
+    if (!self->screenshot) {
+        finish(self, 0);
+        return G_SOURCE_REMOVE;
+    }
+    /* A dialog open on the window (the New Run form) is what the user sees: save that. */
+    GListModel *tops = gtk_window_get_toplevels();
+    for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+        GtkWindow *w = g_list_model_get_item(tops, i);
+        if (gtk_window_get_transient_for(w) == GTK_WINDOW(self->window) &&
+            gtk_widget_get_mapped(GTK_WIDGET(w)))
+            widget = GTK_WIDGET(w);
+        g_object_unref(w);
+    }
+    save_after_next_paint(self, widget);
     return G_SOURCE_REMOVE;
 }
 
@@ -232,6 +269,7 @@ static void ar_probe_finalize(GObject *object)
     if (self->window)
         g_object_remove_weak_pointer(G_OBJECT(self->window), (gpointer *)&self->window);
     g_clear_handle_id(&self->timeout, g_source_remove);
+    g_clear_object(&self->shot_target);
     g_free(self->screenshot);
     G_OBJECT_CLASS(ar_probe_parent_class)->finalize(object);
 }

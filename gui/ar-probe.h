@@ -32,7 +32,8 @@ struct ar_probe_options {
 
 /* Starts watching; the probe lives as long as the window. */
 ArProbe *ar_probe_attach(ArWindow *window, const struct ar_probe_options *options);
-/* Renders the window into a PNG at path. */
+/* Renders the window's last paint into a PNG at path; G_IO_ERROR_PENDING when the window has
+ * changed since that paint (call it from the frame clock's after-paint). */
 gboolean ar_probe_screenshot(GtkWidget *window, const char *path, GError **error);
 /* 0, or 1 after a timeout. */
 int ar_probe_get_exit_code(ArProbe *self);
