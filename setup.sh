@@ -24,10 +24,15 @@ packages=(
     libcairo2-dev libgtk-4-dev
     xvfb xauth
 )
+# For the tests only: PyTorch and what the Hugging Face stack below imports from Debian.
+test_packages=(
+    python3-venv python3-torch python3-numpy python3-requests python3-yaml python3-psutil
+    python3-typing-extensions
+)
 
 install_packages() {
     local missing=()
-    for p in "${packages[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
             || missing+=("$p")
     done
@@ -80,6 +85,31 @@ fetch_model() {
     mv "$model_dir.partial" "$model_dir"
 }
 
+# The Hugging Face stack the interoperability tests load our outputs with (PEFT adapters in
+# PeftModel, merged folders in transformers' from_pretrained): Debian's torch and numpy, and the
+# pinned PyPI releases below in a virtual environment (.cache/hf-venv, Debian's site packages
+# visible). --no-deps so pip never replaces Debian's torch; the pins are a set known to work
+# with torch 1.13. `./setup.sh test` installs it and makes those tests fail, not skip, without it.
+hf_venv=$here/.cache/hf-venv
+hf_packages=(
+    transformers==4.30.2 tokenizers==0.13.3 safetensors==0.3.1 huggingface-hub==0.20.3
+    accelerate==0.28.0 peft==0.10.0
+    fsspec==2023.12.2 filelock==3.13.1 tqdm==4.66.1 regex==2023.12.25 packaging==23.2
+)
+hf_imports='import torch, numpy, transformers, tokenizers, safetensors, peft, accelerate'
+
+install_hf_stack() {
+    if [ -x "$hf_venv/bin/python" ] && "$hf_venv/bin/python" -c "$hf_imports" 2>/dev/null; then
+        return
+    fi
+    echo "setup: installing the Hugging Face stack for the interoperability tests in $hf_venv"
+    rm -rf "$hf_venv"
+    /usr/bin/python3 -m venv --system-site-packages "$hf_venv"
+    "$hf_venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+        --ignore-installed "${hf_packages[@]}"
+    "$hf_venv/bin/python" -c "$hf_imports"
+}
+
 build_project() {
     if [ -f "$build/build.ninja" ]; then
         meson setup --reconfigure "$build" -Dmodel_dir="$model_dir" >/dev/null
@@ -112,8 +142,10 @@ run_main_job() {
 }
 
 run_tests() {
-    # PoCL is installed above, so no test may skip for want of a device.
+    # PoCL and the Hugging Face stack are installed above, so no test may skip for want of a
+    # device, and no interoperability check for want of peft or transformers.
     export ADARANK_REQUIRE_DEVICE=1
+    export ADARANK_PYTHON=$hf_venv/bin/python ADARANK_REQUIRE_HF=1
     local rc=0
     meson test -C "$build" --print-errorlogs --num-processes 2 || rc=$?
     local summary=0
@@ -138,21 +170,23 @@ PY
 
 case "${1:-}" in
 run)
-    install_packages
+    install_packages "${packages[@]}"
     check_device
     fetch_model
     build_project
     run_main_job
     ;;
 test)
-    install_packages
+    install_packages "${packages[@]}" "${test_packages[@]}"
+    install_hf_stack
     check_device
     fetch_model
     build_project
     run_tests
     ;;
 deps)
-    install_packages
+    install_packages "${packages[@]}" "${test_packages[@]}"
+    install_hf_stack
     fetch_model
     ;;
 *)

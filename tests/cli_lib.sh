@@ -71,6 +71,25 @@ expect() {
 has() { # has PATTERN WHAT: grep -E on the last output
     if grep -Eq -- "$1" "$tmp/out"; then ok; else bad "$2: no line matching '$1' in:"; sed 's/^/    /' "$tmp/out" >&2; fi
 }
+# cli_hf_python: $python becomes an interpreter that imports torch, transformers, tokenizers and
+# peft ($ADARANK_PYTHON, else python3, else /usr/bin/python3), or stays empty and the caller says
+# what did not run. `./setup.sh test` installs that stack and sets ADARANK_REQUIRE_HF=1: then only
+# $ADARANK_PYTHON counts, and a stack that does not import is a failure, not a note.
+cli_hf_python() {
+    python=
+    for p in ${ADARANK_PYTHON:-} python3 /usr/bin/python3; do
+        if "$p" -c 'import peft, transformers, torch, tokenizers' 2>/dev/null; then
+            python=$p
+            return 0
+        fi
+        [ "${ADARANK_REQUIRE_HF:-0}" = 1 ] && break
+    done
+    if [ "${ADARANK_REQUIRE_HF:-0}" = 1 ]; then
+        bad "ADARANK_REQUIRE_HF=1, but ${ADARANK_PYTHON:-python3} cannot import peft," \
+            "transformers, torch and tokenizers"
+    fi
+    return 0
+}
 # cli_finish NAME: the summary line; a non-zero status when anything failed
 cli_finish() {
     echo "$1: $passed passed, $failed failed"

@@ -116,10 +116,7 @@ else bad "llama seq-cls adapter: want modules_to_save [score]"; fi
 # tests/peft/decoders.py loads each adapter with PeftModel.from_pretrained and computes the same
 # loss one row at a time (no padding); `eval --json` prints 6 significant digits and both sides
 # compute in float32, so the relative tolerance is 1e-4, as tests/peft/roundtrip.py's.
-python=
-for p in ${ADARANK_PYTHON:-} python3 /usr/bin/python3; do
-    if "$p" -c 'import peft, transformers, torch, tokenizers' 2>/dev/null; then python=$p; break; fi
-done
+cli_hf_python
 same_loss() { # same_loss WHAT: the "loss" of $tmp/ours and $tmp/theirs agree
     a=$(sed 's/.*"loss": \([0-9.e+-]*\).*/\1/' "$tmp/ours")
     b=$(sed 's/.*"loss": \([0-9.e+-]*\).*/\1/' "$tmp/theirs")

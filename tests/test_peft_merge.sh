@@ -37,10 +37,7 @@ if head -c 4096 "$tmp/merged/model.safetensors" | grep -aq '"score.weight"'; the
 [ -s "$tmp/merged/tokenizer.json" ] && ok || bad "the tokenizer was not copied"
 
 # ---- transformers on the merged folders --------------------------------------------------------
-python=
-for p in ${ADARANK_PYTHON:-} python3 /usr/bin/python3; do
-    if "$p" -c 'import peft, transformers, torch' 2>/dev/null; then python=$p; break; fi
-done
+cli_hf_python
 if [ -n "$python" ]; then
     echo "merged folders in transformers, with $python"
     if "$python" "$data/peft/roundtrip.py" --merged "$tmp"/cases/*/; then ok; else

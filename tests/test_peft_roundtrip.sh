@@ -6,21 +6,17 @@
 set -eu
 exe=$1
 data=${ADARANK_TEST_DATA:?ADARANK_TEST_DATA must name the tests/ folder}
-python=
-for p in ${ADARANK_PYTHON:-} python3 /usr/bin/python3; do
-    if "$p" -c 'import peft, transformers, torch' 2>/dev/null; then
-        python=$p
-        break
-    fi
-done
-. "$data/cli_lib.sh" # cli_tmpdir
+. "$data/cli_lib.sh" # cli_tmpdir, cli_hf_python
+cli_hf_python
 cli_tmpdir peft-roundtrip
 out=$tmp
-"$exe" "$out"
+"$exe" "$out" || bad "test_peft_roundtrip"
 if [ -n "$python" ]; then
     echo "round trip with $python"
-    "$python" "$data/peft/roundtrip.py" "$data/fixtures/bert_tiny" "$out"
+    if "$python" "$data/peft/roundtrip.py" "$data/fixtures/bert_tiny" "$out"; then ok; else
+        bad "roundtrip.py"; fi
 else
     echo "peft not installed: round trip not run (only the C-side checks ran; see README.md," \
          "\"PEFT round trip\", to install it)"
 fi
+cli_finish peft_roundtrip
