@@ -31,13 +31,10 @@ static enum ar_status check_gemm(struct ar_ctx *ctx, const char *what, bool ta, 
     return AR_STATUS_OK;
 }
 
-enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
-                       float alpha, struct ar_mem a, size_t lda, struct ar_mem b, size_t ldb,
-                       float beta, struct ar_mem c, size_t ldc)
+static enum ar_status sgemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m, size_t n,
+                            size_t k, float alpha, struct ar_mem a, size_t lda, struct ar_mem b,
+                            size_t ldb, float beta, struct ar_mem c, size_t ldc)
 {
-    enum ar_status st = check_gemm(ctx, "gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
-    if (st != AR_STATUS_OK || m == 0 || n == 0)
-        return st;
     CLBlastStatusCode rc = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.buf, a.off, lda,
@@ -45,6 +42,33 @@ enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
     if (rc != CLBlastSuccess)
         return clblast_fail(ctx, rc, "CLBlastSgemm", m, n, k);
     return AR_STATUS_OK;
+}
+
+/* A product whose op(B) is large runs as column blocks of C, (m, n_block) each, when the
+ * device's GemmBlocking table asks for it. On PoCL's CPU device CLBlast runs such products at
+ * 0.28-0.41x OpenBLAS in one call and at 0.39-0.63x in blocks of 384 columns (512 and 2048 rows,
+ * n·k of 1 to 2.4 M floats; docs/performance.md): each call then copies and transposes a slice
+ * of B small enough to stay in cache for the Xgemm kernel that reads it. Below about 0.6 M
+ * floats the extra calls cost more than they save, hence the table's threshold. Each block is
+ * a whole product (all of k), so every element is the same sum as without blocks. */
+enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
+                       float alpha, struct ar_mem a, size_t lda, struct ar_mem b, size_t ldb,
+                       float beta, struct ar_mem c, size_t ldc)
+{
+    enum ar_status st = check_gemm(ctx, "gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    if (st != AR_STATUS_OK || m == 0 || n == 0)
+        return st;
+    size_t nb = ctx->gemm_n_block;
+    if (nb == 0 || n <= nb || n * k < ctx->gemm_block_min_nk)
+        return sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    for (size_t j = 0; j < n && st == AR_STATUS_OK; j += nb) {
+        size_t w = n - j < nb ? n - j : nb;
+        /* op(B)'s columns j.. are B's rows j.. when B is stored transposed (n, k). */
+        struct ar_mem bj = ar_mem_at(b, trans_b ? j * ldb : j);
+        st = sgemm(ctx, trans_a, trans_b, m, w, k, alpha, a, lda, bj, ldb, beta, ar_mem_at(c, j),
+                   ldc);
+    }
+    return st;
 }
 
 /* CLBlast 1.5.3's strided-batched GEMM computes wrong products unless its matrices are packed:

@@ -90,7 +90,14 @@ struct ar_ctx {
     struct ar__mem_stats *mem_stats; /* device bytes allocated (memory.c), created on first use */
     struct ar_mem gemm_scratch[3];   /* batched A, B, C moved to offset 0 (blas.c), grown on use */
     size_t gemm_scratch_floats[3];
+    /* Host-side blocking of ar_gemm, from a "GemmBlocking" table (tuning.c); 0: off. A product
+     * with n > gemm_n_block and n·k >= gemm_block_min_nk runs as column blocks of C. */
+    size_t gemm_n_block, gemm_block_min_nk;
 };
+
+/* The "kernel" of adarank's own tuning table kind, read by tuning.c instead of CLBlast. */
+#define AR__GEMM_BLOCKING_TABLE "GemmBlocking"
+
 
 /* Drops the context's reference to its allocation counters (memory.c); ar_ctx_free calls it.
  * Buffers still alive keep the counters alive until OpenCL frees them. */

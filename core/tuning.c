@@ -337,8 +337,44 @@ static void append_source(char *out, size_t size, const struct table *t, enum ma
                  t->device);
 }
 
+/* adarank's own table kind: how ar_gemm blocks large products on this device (blas.c). Both
+ * parameters are required; N_BLOCK 0 turns blocking off. */
+static bool apply_blocking(struct ar_ctx *ctx, const struct table *t)
+{
+    size_t values[2];
+    const char *const want[2] = {"N_BLOCK", "MIN_NK"};
+    for (int w = 0; w < 2; w++) {
+        size_t i = 0;
+        while (i < t->count && strcmp(t->names[i], want[w]) != 0)
+            i++;
+        if (i == t->count || t->count != 2) {
+            ar__log(ctx, AR_LOG_WARN,
+                    "table %s ignored: a GemmBlocking table has exactly the parameters N_BLOCK "
+                    "and MIN_NK; %s keeps unblocked products",
+                    t->source, ctx->info.name);
+            return false;
+        }
+        values[w] = t->values[i];
+    }
+    ctx->gemm_n_block = values[0];
+    ctx->gemm_block_min_nk = values[1];
+    return true;
+}
+
 static bool apply_table(struct ar_ctx *ctx, const struct table *t, enum match level)
 {
+    if (strcmp(t->kernel, AR__GEMM_BLOCKING_TABLE) == 0) {
+        if (t->precision != 32) {
+            ar__log(ctx, AR_LOG_WARN, "table %s ignored: ar_gemm blocks float32 products only "
+                    "(precision 32)", t->source);
+            return false;
+        }
+        if (!apply_blocking(ctx, t)) return false;
+        ar__log(ctx, AR_LOG_INFO, "ar_gemm blocking for %s from %s%s: column blocks of %zu when "
+                "n*k >= %zu", ctx->info.name, t->source, level == MATCH_EXACT ? "" : " (nearest)",
+                ctx->gemm_n_block, ctx->gemm_block_min_nk);
+        return true;
+    }
     /* Pointers into t are made here, not when parsing: the candidate array is realloc'ed as
      * tables are added, so pointers kept in a table would dangle once it moves. */
     const char *names[MAX_PARAMS];

@@ -1,5 +1,5 @@
-/* CLBlast tables (tuning.h): a table for this device is applied and GEMM stays correct; a
- * malformed table, one CLBlast rejects and one for another device are warnings or ignored, never
+/* CLBlast tables (tuning.h): a table for this device is applied and GEMM stays correct, also
+ * in the column blocks of a GemmBlocking table; a malformed table, one CLBlast rejects and one for another device are warnings or ignored, never
  * failures; the nearest-CPU fallback is labelled; tuner output converts to a valid table. */
 #include <dirent.h>
 #include <stdarg.h>
@@ -168,6 +168,9 @@ static void test_malformed(const char *root, const char *device)
     write_table(dir, "b-negative.json", device, "Xgemm", 32, "{\"MWG\": -4}");
     write_table(dir, "c-precision.json", device, "Xgemm", 33, XGEMM_PARAMS);
     write_table(dir, "d-missing.json", device, "XgemmDirect", 32, "{\"WGD\": 16}");
+    write_table(dir, "e-blocking-missing.json", device, "GemmBlocking", 32, "{\"N_BLOCK\": 64}");
+    write_table(dir, "f-blocking-double.json", device, "GemmBlocking", 64,
+                "{\"N_BLOCK\": 64, \"MIN_NK\": 1}");
     write_text(dir, "notes.txt", "not a table: ignored without a word");
     struct ar_ctx *ctx = open_with(dir);
     CHECK(ctx != NULL, "a bad user table must not fail the context");
@@ -180,10 +183,37 @@ static void test_malformed(const char *root, const char *device)
     /* Well-formed but incomplete: CLBlast itself refuses it. */
     CHECK(strstr(logbuf, "d-missing.json") && strstr(logbuf, "CLBlast rejected"),
           "CLBlast's refusal is a warning:\n%s", logbuf);
+    CHECK(strstr(logbuf, "e-blocking-missing.json") && strstr(logbuf, "N_BLOCK and MIN_NK"),
+          "an incomplete GemmBlocking table is a warning:\n%s", logbuf);
+    CHECK(strstr(logbuf, "f-blocking-double.json") && strstr(logbuf, "float32 products only"),
+          "a GemmBlocking table for doubles is a warning:\n%s", logbuf);
     CHECK(!strstr(logbuf, "notes.txt"), "non-.json files are not tables:\n%s", logbuf);
     const char *src = ctx ? ar_ctx_tuning_source(ctx) : NULL;
     CHECK(!src || !strstr(src, dir), "no bad table is reported as applied: \"%s\"", src);
     if (ctx) check_gemm(ctx, 33, 17, 65);
+    ar_ctx_free(ctx);
+}
+
+/* adarank's own GemmBlocking table: ar_gemm then runs large products as column blocks of C
+ * (blas.c). Blocks of 40 columns from the first product on: 101 columns make blocks of 40, 40
+ * and 21, each at its own offset into B and C, for every transpose; 40 columns stay one call. */
+static void test_blocking(const char *root, const char *device)
+{
+    char dir[1024];
+    make_dir(dir, sizeof dir, root, "blocking");
+    write_table(dir, "mine-blocking.json", device, "GemmBlocking", 32,
+                "{\"N_BLOCK\": 40, \"MIN_NK\": 1}");
+    struct ar_ctx *ctx = open_with(dir);
+    const char *src = ctx ? ar_ctx_tuning_source(ctx) : NULL;
+    CHECK(src && strstr(src, "mine-blocking.json"), "blocking table applied: \"%s\"",
+          src ? src : "(null)");
+    CHECK(strstr(logbuf, "column blocks of 40 when n*k >= 1"), "the log says so:\n%s", logbuf);
+    CHECK(!strstr(logbuf, "WARN"), "no warnings expected, got:\n%s", logbuf);
+    if (ctx) {
+        check_gemm(ctx, 33, 101, 65);
+        check_gemm(ctx, 33, 40, 65);
+        check_gemm(ctx, 1, 81, 1);
+    }
     ar_ctx_free(ctx);
 }
 
@@ -329,6 +359,7 @@ int main(void)
     test_malformed(root, device);
     test_other_device(root);
     test_nearest(root, device);
+    test_blocking(root, device);
     test_applied(root, device); /* last: CLBlast keeps overrides for the whole process */
     test_convert(root);
     test_user_dir();

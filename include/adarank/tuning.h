@@ -20,7 +20,11 @@
  *      "(nearest: tuned on …)" so it is never silent;
  *   3. nothing else: other devices run on CLBlast's own database.
  * Besides Xgemm and XgemmDirect, a "GemmRoutine" table sets XGEMM_MIN_INDIRECT_SIZE: products
- * with m·n·k below its cube go to XgemmDirect, the rest to Xgemm.
+ * with m·n·k below its cube go to XgemmDirect, the rest to Xgemm. One kind is adarank's own,
+ * not CLBlast's: "GemmBlocking" (precision 32, exactly the parameters N_BLOCK and MIN_NK) makes
+ * ar_gemm run a product with n > N_BLOCK and n·k >= MIN_NK as column blocks of C, N_BLOCK wide
+ * (N_BLOCK 0: never), where the device runs large products faster that way; it applies to the
+ * context alone. `tune` does not search it: its shipped values were measured by hand.
  * A malformed table, or one CLBlast rejects, is skipped with a warning through the context's log
  * callback; it never fails ar_ctx_new. CLBlast keeps overrides per process and device, so they
  * outlive the context that applied them. See ar_ctx_tuning_source() for what was applied.
