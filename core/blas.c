@@ -2,6 +2,8 @@
  *
  * Shapes are checked here once, so a wrong shape anywhere in the engine becomes a clear
  * AR_STATUS_SHAPE_MISMATCH naming the operands instead of a CLBlast error code. */
+#include <stdio.h>
+
 #include <clblast_c.h>
 
 #include "internal.h"
@@ -51,13 +53,12 @@ static enum ar_status sgemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size
  * of B small enough to stay in cache for the Xgemm kernel that reads it. Below about 0.6 M
  * floats the extra calls cost more than they save, hence the table's threshold. Each block is
  * a whole product (all of k), so every element is the same sum as without blocks. */
-enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
-                       float alpha, struct ar_mem a, size_t lda, struct ar_mem b, size_t ldb,
-                       float beta, struct ar_mem c, size_t ldc)
+static enum ar_status gemm_blocks(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
+                                  size_t n, size_t k, float alpha, struct ar_mem a, size_t lda,
+                                  struct ar_mem b, size_t ldb, float beta, struct ar_mem c,
+                                  size_t ldc)
 {
-    enum ar_status st = check_gemm(ctx, "gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
-    if (st != AR_STATUS_OK || m == 0 || n == 0)
-        return st;
+    enum ar_status st = AR_STATUS_OK;
     size_t nb = ctx->gemm_n_block;
     if (nb == 0 || n <= nb || n * k < ctx->gemm_block_min_nk)
         return sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -68,6 +69,32 @@ enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
         st = sgemm(ctx, trans_a, trans_b, m, w, k, alpha, a, lda, bj, ldb, beta, ar_mem_at(c, j),
                    ldc);
     }
+    return st;
+}
+
+/* The name a product has in the profile (profile.h): kind and shape. */
+static const char *profile_name(char *buf, size_t size, const char *kind, bool ta, bool tb,
+                                size_t m, size_t n, size_t k, size_t batch)
+{
+    int len = snprintf(buf, size, "%s %c%c %zux%zux%zu", kind, ta ? 'T' : 'N', tb ? 'T' : 'N', m,
+                       n, k);
+    if (batch > 1 && len > 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len, " x%zu", batch);
+    return buf;
+}
+
+enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
+                       float alpha, struct ar_mem a, size_t lda, struct ar_mem b, size_t ldb,
+                       float beta, struct ar_mem c, size_t ldc)
+{
+    enum ar_status st = check_gemm(ctx, "gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    if (st != AR_STATUS_OK || m == 0 || n == 0)
+        return st;
+    double t0 = ar__profile_begin(ctx);
+    st = gemm_blocks(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    char name[96];
+    if (t0 >= 0) profile_name(name, sizeof name, "gemm", trans_a, trans_b, m, n, k, 1);
+    ar__profile_end(ctx, t0, t0 >= 0 ? name : "");
     return st;
 }
 
@@ -112,6 +139,7 @@ static enum ar_status transfer(struct ar_ctx *ctx, const struct view *v, struct 
 {
     const size_t f = sizeof(float);
     cl_int rc = CL_SUCCESS;
+    double t0 = ar__profile_begin(ctx);
     if (packed(v)) {
         size_t bytes = batch * v->rows * v->cols * f;
         rc = to_packed ? clEnqueueCopyBuffer(ctx->queue, v->mem.buf, pack.buf, v->mem.off * f,
@@ -130,6 +158,7 @@ static enum ar_status transfer(struct ar_ctx *ctx, const struct view *v, struct 
                                                  at_view, region, v->cols * f, 0, v->ld * f, 0, 0,
                                                  NULL, NULL);
     }
+    ar__profile_end(ctx, t0, to_packed ? "gemm batched: packing views" : "gemm batched: unpacking C");
     return rc == CL_SUCCESS ? AR_STATUS_OK
                             : ar__fail_cl(ctx, rc, "strided batched gemm: %s a %zux%zu matrix "
                                                    "(ld %zu, stride %zu, %zu entries)",
@@ -148,18 +177,13 @@ static enum ar_status pack(struct ar_ctx *ctx, int which, struct view *v, size_t
     return st;
 }
 
-enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
-                                       size_t n, size_t k, float alpha, struct ar_mem a,
-                                       size_t lda, size_t stride_a, struct ar_mem b, size_t ldb,
-                                       size_t stride_b, float beta, struct ar_mem c, size_t ldc,
-                                       size_t stride_c, size_t batch)
+static enum ar_status packed_batched(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
+                                     size_t n, size_t k, float alpha, struct ar_mem a, size_t lda,
+                                     size_t stride_a, struct ar_mem b, size_t ldb, size_t stride_b,
+                                     float beta, struct ar_mem c, size_t ldc, size_t stride_c,
+                                     size_t batch)
 {
-    enum ar_status st =
-        check_gemm(ctx, "strided batched gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
-    if (st != AR_STATUS_OK || m == 0 || n == 0 || batch == 0)
-        return st;
-    if (batch == 1)
-        return ar_gemm(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    enum ar_status st = AR_STATUS_OK;
     struct view va = {a, trans_a ? k : m, trans_a ? m : k, lda, stride_a};
     struct view vb = {b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b};
     struct view vc = {c, m, n, ldc, stride_c}, c_out = vc;
@@ -181,4 +205,25 @@ enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool tr
         return clblast_fail(ctx, rc, "CLBlastSgemmStridedBatched", m, n, k);
     bool c_moved = c.buf != c_out.mem.buf; /* packed into the scratch buffer */
     return c_moved ? transfer(ctx, &c_out, c, batch, false) : AR_STATUS_OK;
+}
+
+enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
+                                       size_t n, size_t k, float alpha, struct ar_mem a,
+                                       size_t lda, size_t stride_a, struct ar_mem b, size_t ldb,
+                                       size_t stride_b, float beta, struct ar_mem c, size_t ldc,
+                                       size_t stride_c, size_t batch)
+{
+    enum ar_status st =
+        check_gemm(ctx, "strided batched gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    if (st != AR_STATUS_OK || m == 0 || n == 0 || batch == 0)
+        return st;
+    if (batch == 1)
+        return ar_gemm(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    double t0 = ar__profile_begin(ctx);
+    st = packed_batched(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
+                        beta, c, ldc, stride_c, batch);
+    char name[96];
+    if (t0 >= 0) profile_name(name, sizeof name, "gemm batched", trans_a, trans_b, m, n, k, batch);
+    ar__profile_end(ctx, t0, t0 >= 0 ? name : "");
+    return st;
 }

@@ -102,6 +102,7 @@ void ar_ctx_free(struct ar_ctx *ctx)
     free(ctx->kernel_dir);
     free(ctx->tuning_dir);
     free(ctx->tuning_source);
+    ar__profile_free(ctx->profile);
     free(ctx->errmsg);
     for (int i = 0; i < 3; i++)
         ar_mem_release(&ctx->gemm_scratch[i]);

@@ -93,7 +93,15 @@ struct ar_ctx {
     /* Host-side blocking of ar_gemm, from a "GemmBlocking" table (tuning.c); 0: off. A product
      * with n > gemm_n_block and n·k >= gemm_block_min_nk runs as column blocks of C. */
     size_t gemm_n_block, gemm_block_min_nk;
+    struct ar__profile *profile; /* per-operation timing (profile.c); NULL until first enabled */
 };
+
+/* Per-operation timing (profile.c): t0 = ar__profile_begin(ctx) before enqueuing an operation,
+ * ar__profile_end(ctx, t0, name) after it, on every path. Both are no-ops while profiling is
+ * off; a pair nested in another is charged to its own name, not to the outer one. */
+double ar__profile_begin(struct ar_ctx *ctx);
+void ar__profile_end(struct ar_ctx *ctx, double t0, const char *name);
+void ar__profile_free(struct ar__profile *p);
 
 /* The "kernel" of adarank's own tuning table kind, read by tuning.c instead of CLBlast. */
 #define AR__GEMM_BLOCKING_TABLE "GemmBlocking"

@@ -256,8 +256,10 @@ enum ar_status ar__launch(struct ar_ctx *ctx, cl_kernel kernel, const char *name
         size_t g = global[d] ? global[d] : 1;
         rounded[d] = local ? (g + local[d] - 1) / local[d] * local[d] : g;
     }
+    double t0 = ar__profile_begin(ctx);
     cl_int rc = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, rounded, local, 0, NULL,
                                        NULL);
+    ar__profile_end(ctx, t0, name);
     if (rc != CL_SUCCESS)
         return ar__fail_cl(ctx, rc, "clEnqueueNDRangeKernel(%s)", name);
     return AR_STATUS_OK;

@@ -110,8 +110,10 @@ enum ar_status ar_mem_write(struct ar_ctx *ctx, struct ar_mem dst, const float *
 {
     if (n == 0)
         return AR_STATUS_OK;
+    double t0 = ar__profile_begin(ctx);
     cl_int rc = clEnqueueWriteBuffer(ctx->queue, dst.buf, CL_TRUE, dst.off * sizeof(float),
                                      n * sizeof(float), src, 0, NULL, NULL);
+    ar__profile_end(ctx, t0, "write (host to device)");
     if (rc != CL_SUCCESS)
         return ar__fail_cl(ctx, rc, "clEnqueueWriteBuffer(%zu floats at offset %zu)", n, dst.off);
     return AR_STATUS_OK;
@@ -121,8 +123,10 @@ enum ar_status ar_mem_read(struct ar_ctx *ctx, struct ar_mem src, float *dst, si
 {
     if (n == 0)
         return AR_STATUS_OK;
+    double t0 = ar__profile_begin(ctx);
     cl_int rc = clEnqueueReadBuffer(ctx->queue, src.buf, CL_TRUE, src.off * sizeof(float),
                                     n * sizeof(float), dst, 0, NULL, NULL);
+    ar__profile_end(ctx, t0, "read (device to host)");
     if (rc != CL_SUCCESS)
         return ar__fail_cl(ctx, rc, "clEnqueueReadBuffer(%zu floats at offset %zu)", n, src.off);
     return AR_STATUS_OK;
@@ -132,8 +136,10 @@ enum ar_status ar_mem_fill(struct ar_ctx *ctx, struct ar_mem dst, float value, s
 {
     if (n == 0)
         return AR_STATUS_OK;
+    double t0 = ar__profile_begin(ctx);
     cl_int rc = clEnqueueFillBuffer(ctx->queue, dst.buf, &value, sizeof value,
                                     dst.off * sizeof(float), n * sizeof(float), 0, NULL, NULL);
+    ar__profile_end(ctx, t0, "fill");
     if (rc != CL_SUCCESS)
         return ar__fail_cl(ctx, rc, "clEnqueueFillBuffer(%zu floats at offset %zu)", n, dst.off);
     return AR_STATUS_OK;
@@ -143,8 +149,10 @@ enum ar_status ar_mem_copy(struct ar_ctx *ctx, struct ar_mem dst, struct ar_mem 
 {
     if (n == 0)
         return AR_STATUS_OK;
+    double t0 = ar__profile_begin(ctx);
     cl_int rc = clEnqueueCopyBuffer(ctx->queue, src.buf, dst.buf, src.off * sizeof(float),
                                     dst.off * sizeof(float), n * sizeof(float), 0, NULL, NULL);
+    ar__profile_end(ctx, t0, "copy");
     if (rc != CL_SUCCESS)
         return ar__fail_cl(ctx, rc, "clEnqueueCopyBuffer(%zu floats)", n);
     return AR_STATUS_OK;

@@ -28,10 +28,16 @@ has '"adarank": \{"step_ms": [0-9.]+, ' "JSON step time"
 has '"device_peak_bytes": [1-9][0-9]*, ' "device bytes are counted"
 has '"torch": null, "torch_reason": "--no-torch", "ratio": null' "JSON without PyTorch"
 
-# --profile: every product of a layer timed alone, set against the phases.
+# --profile: one more step with every operation timed alone (the tiny BERT has 2 layers and 5
+# LayerNorms: the embeddings' and two per layer).
 expect 0 "bench step --profile" "$cli" bench step --quick --no-torch --steps 1 --profile --model "$tiny"
-has "^forward  q,k,v  x\.W\^T +128 +216 +72 +1 " "the q,k,v product of the profile"
-has "^backward: products [0-9.]+ ms of the measured [0-9.]+ ms" "the backward summary"
+has "^profile: one step with every operation run alone \([0-9.]+ ms, against [0-9.]+ ms" "the header"
+has "^gemm NT 128x216x72 +2 +[0-9.]+ " "the fused q,k,v product, once per layer"
+has "^gemm batched NT 32x32x24 x12 +4 " "the attention scores, forward and backward, per layer"
+has "^layernorm_forward +5 " "each LayerNorm once"
+has "^gemm batched: packing views +[0-9]+ " "the packing of batched views, apart from the products"
+has "^matrix products \(CLBlast\) +[0-9.]+ ms +[0-9.]+%" "the products' sum"
+has "^our kernels +[0-9.]+ ms" "the kernels' sum"
 
 # A missing interpreter is a reason, not a failure.
 expect 0 "no python" "$cli" bench step --quick --steps 1 --model "$tiny" --python "$tmp/no-python"

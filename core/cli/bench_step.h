@@ -1,4 +1,4 @@
-/* `adarank-cl bench step`, shared between bench_step.c (options, adarank-cl's step) and
+/* `adarank-cl bench step`, shared between bench_step.c (options, adarank-cl's step),
  * bench_step_report.c (the PyTorch reference as a child process, the report) and
  * bench_step_profile.c (--profile). */
 #ifndef ADARANK_CLI_BENCH_STEP_H
@@ -27,6 +27,7 @@ struct step_result {
     size_t device_now, device_peak; /* ar_ctx_device_bytes after the steps */
     long rss_kb;                    /* peak resident set of this process */
     double load[6];                 /* 1/5/15-minute load averages at the start and at the end */
+    double profiled_step_s;         /* --profile: the profiled step's wall time */
 };
 
 struct torch_result {
@@ -43,9 +44,14 @@ struct torch_result {
 void step_loadavg(double out[3]);
 /* Runs the PyTorch reference unless --no-torch; never fails, *out says what happened. */
 void step_run_torch(const struct step_options *o, int labels, struct torch_result *out);
-/* --profile: times each product of one layer alone and prints its share of the phases. */
-enum ar_status step_profile(struct ar_ctx *ctx, const struct step_options *o,
-                            const struct step_result *r);
+/* One training step as bench step times it (bench_step.c): phase times in t, the loss. */
+enum ar_status step_run_one(struct ar_ctx *ctx, struct ar_model *model,
+                            const struct ar_batch *batch, int step, double t[3], float *loss);
+/* --profile (bench_step_profile.c): one more step with the context's profiler on, then the
+ * table of its operations (valid until the context is freed or profiled again). */
+enum ar_status step_profile_run(struct ar_ctx *ctx, struct ar_model *model,
+                                const struct ar_batch *batch, int step, struct step_result *r);
+void step_profile_print(struct ar_ctx *ctx, const struct step_result *r);
 void step_print(const struct step_options *o, struct ar_ctx *ctx, const struct step_result *r,
                 const struct torch_result *t);
 

@@ -8,6 +8,7 @@
 #include "memory.h"
 #include "blas.h"
 #include "tuning.h"
+#include "profile.h"
 #include "lora.h"
 #include "adamw.h"
 #include "arena.h"
