@@ -13,27 +13,35 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops_internal.h"
 
 struct ar_attention {
     struct ar_ctx *ctx;
     struct ar_attention_dims dims;
-    struct ar_mem heads;  /* (3, B, H, T, D): q, k, v of the last forward */
-    struct ar_mem probs;  /* (B, H, T, T): P of the last forward */
-    struct ar_mem dprobs; /* (B, H, T, T): dP, then dS in place, during backward */
-    struct ar_mem dheads; /* (3, B, H, T, D): out_h in forward; dout_h, then dq, dk, dv */
+    /* Per-head tensors, one buffer each so that every operand of the batched products starts
+     * at offset 0 and is packed (CLBlast's strided-batched routine needs that; blas.c would
+     * otherwise copy each view into scratch first). */
+    struct ar_mem heads[3];  /* (B, H, T, D) each: q, k, v of the last forward */
+    struct ar_mem probs;     /* (B, H, T, T): P of the last forward */
+    struct ar_mem dprobs;    /* (B, H, T, T): dP, then dS in place, during backward */
+    struct ar_mem dheads[3]; /* (B, H, T, D): [0] out_h in forward, dout_h then dq in backward;
+                              * [1] dk, [2] dv */
     int b, t;             /* shape of the last forward; 0 before the first */
+    bool row_per_item;    /* softmax kernels: one work-item per row (else a group per row) */
 };
 
 void ar_attention_free(struct ar_attention *att)
 {
     if (!att)
         return;
-    ar_mem_release(&att->heads);
+    for (int g = 0; g < 3; g++) {
+        ar_mem_release(&att->heads[g]);
+        ar_mem_release(&att->dheads[g]);
+    }
     ar_mem_release(&att->probs);
     ar_mem_release(&att->dprobs);
-    ar_mem_release(&att->dheads);
     free(att);
 }
 
@@ -56,6 +64,17 @@ static enum ar_status check_dims(struct ar_ctx *ctx, const struct ar_attention_d
     return AR_STATUS_OK;
 }
 
+/* The softmaxes run one work-group per row on GPUs and one work-item per row on CPU devices
+ * (the _rows kernels; cl/attention.cl says why). ADARANK_SOFTMAX_ROWS=group or =item overrides
+ * the choice: for kernel development, and so the tests run both on one device. */
+static bool choose_row_per_item(const struct ar_ctx *ctx)
+{
+    const char *forced = getenv("ADARANK_SOFTMAX_ROWS");
+    if (forced && !strcmp(forced, "item")) return true;
+    if (forced && !strcmp(forced, "group")) return false;
+    return ctx->info.type == AR_DEVICE_TYPE_CPU;
+}
+
 enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_dims *dims,
                                 struct ar_attention **out)
 {
@@ -70,19 +89,22 @@ enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_di
         return ar__fail(ctx, AR_STATUS_OUT_OF_MEMORY, "ar_attention_new: host struct");
     att->ctx = ctx;
     att->dims = *dims;
+    att->row_per_item = choose_row_per_item(ctx);
     size_t bh = (size_t)dims->batch * (size_t)dims->heads;
-    size_t n_heads = 3 * bh * (size_t)dims->time * (size_t)dims->head_size;
+    size_t n_head = bh * (size_t)dims->time * (size_t)dims->head_size;
     size_t n_probs = bh * (size_t)dims->time * (size_t)dims->time;
-    st = ar_mem_alloc(ctx, n_heads, &att->heads);
+    for (int g = 0; g < 3 && st == AR_STATUS_OK; g++) {
+        st = ar_mem_alloc(ctx, n_head, &att->heads[g]);
+        if (st == AR_STATUS_OK)
+            st = ar_mem_alloc(ctx, n_head, &att->dheads[g]);
+        /* Zeroed once so that no product ever meets uninitialised memory (NaN bit patterns). */
+        if (st == AR_STATUS_OK)
+            st = ar_mem_fill(ctx, att->dheads[g], 0.0f, n_head);
+    }
     if (st == AR_STATUS_OK)
         st = ar_mem_alloc(ctx, n_probs, &att->probs);
     if (st == AR_STATUS_OK)
         st = ar_mem_alloc(ctx, n_probs, &att->dprobs);
-    if (st == AR_STATUS_OK)
-        st = ar_mem_alloc(ctx, n_heads, &att->dheads);
-    /* Zeroed once so that no product ever meets uninitialised memory (NaN bit patterns). */
-    if (st == AR_STATUS_OK)
-        st = ar_mem_fill(ctx, att->dheads, 0.0f, n_heads);
     if (st == AR_STATUS_OK)
         st = ar_mem_fill(ctx, att->dprobs, 0.0f, n_probs);
     if (st != AR_STATUS_OK) {
@@ -93,9 +115,10 @@ enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_di
     return AR_STATUS_OK;
 }
 
-/* permute (groups = 3: qkv → q, k, v) or its inverse (unpermute) for the current b, t. */
-static enum ar_status permute(struct ar_attention *att, const char *name, int groups,
-                              struct ar_mem src, struct ar_mem dst)
+/* permute: the (B, T, C) view src, rows ld floats apart, into the per-head dst (B, H, T, D);
+ * unpermute: the per-head src back into the view dst. */
+static enum ar_status permute(struct ar_attention *att, const char *name, struct ar_mem src,
+                              struct ar_mem dst, int ld)
 {
     struct ar_ctx *ctx = att->ctx;
     cl_kernel k;
@@ -105,18 +128,28 @@ static enum ar_status permute(struct ar_attention *att, const char *name, int gr
     int h = att->dims.heads, d = att->dims.head_size;
     cl_uint s_off = ar__ops_off(src), d_off = ar__ops_off(dst);
     st = ar__args(ctx, k, name, 9, AR__ARG(att->b), AR__ARG(att->t), AR__ARG(h), AR__ARG(d),
-                  AR__ARG(groups), AR__ARG(src.buf), AR__ARG(s_off), AR__ARG(dst.buf),
+                  AR__ARG(ld), AR__ARG(src.buf), AR__ARG(s_off), AR__ARG(dst.buf),
                   AR__ARG(d_off));
     if (st != AR_STATUS_OK)
         return st;
-    return ar__ops_launch_2d(ctx, k, name, (size_t)groups * h * d, (size_t)att->b * att->t);
+    /* Work-groups of one head vector (d work-items) when the device allows, else the
+     * driver's choice. */
+    size_t global[3] = {(size_t)d, (size_t)h, (size_t)att->b * att->t};
+    size_t local[3] = {(size_t)d, 1, 1};
+    bool fits = (size_t)d <= ctx->info.max_work_group_size;
+    return ar__launch(ctx, k, name, 3, global, fits ? local : NULL);
 }
 
-/* One launch of a per-row softmax kernel over the B·H·T rows; args already set. */
+static bool row_per_item(const struct ar_attention *att)
+{
+    return att->row_per_item;
+}
+
+/* One launch of a softmax kernel over the B·H·T rows; args already set. */
 static enum ar_status launch_rows(struct ar_attention *att, cl_kernel k, const char *name)
 {
-    size_t wgs = ar__ops_row_wgs(att->ctx);
-    size_t global = (size_t)att->b * att->dims.heads * att->t * wgs;
+    size_t wgs = ar__ops_row_wgs(att->ctx), rows = (size_t)att->b * att->dims.heads * att->t;
+    size_t global = row_per_item(att) ? rows : rows * wgs;
     return ar__launch(att->ctx, k, name, 1, &global, &wgs);
 }
 
@@ -124,33 +157,35 @@ static enum ar_status softmax_forward(struct ar_attention *att, struct ar_mem ke
 {
     struct ar_ctx *ctx = att->ctx;
     cl_kernel k;
-    enum ar_status st = ar__ops_row_kernel(ctx, "attention", "attention_softmax_forward", &k);
+    const char *name =
+        row_per_item(att) ? "attention_softmax_forward_rows" : "attention_softmax_forward";
+    enum ar_status st = ar__ops_row_kernel(ctx, "attention", name, &k);
     if (st != AR_STATUS_OK)
         return st;
     cl_int has_mask = ar_mem_present(key_mask), causal = att->dims.causal;
     if (!has_mask)
         key_mask = att->probs; /* never read: the kernel needs some buffer in the slot */
     cl_uint m_off = ar__ops_off(key_mask), p_off = ar__ops_off(att->probs);
-    st = ar__args(ctx, k, "attention_softmax_forward", 9, AR__ARG(att->b),
-                  AR__ARG(att->dims.heads), AR__ARG(att->t), AR__ARG(causal),
-                  AR__ARG(key_mask.buf), AR__ARG(m_off), AR__ARG(has_mask),
+    st = ar__args(ctx, k, name, 9, AR__ARG(att->b), AR__ARG(att->dims.heads), AR__ARG(att->t),
+                  AR__ARG(causal), AR__ARG(key_mask.buf), AR__ARG(m_off), AR__ARG(has_mask),
                   AR__ARG(att->probs.buf), AR__ARG(p_off));
-    return st != AR_STATUS_OK ? st : launch_rows(att, k, "attention_softmax_forward");
+    return st != AR_STATUS_OK ? st : launch_rows(att, k, name);
 }
 
 static enum ar_status softmax_backward(struct ar_attention *att)
 {
     struct ar_ctx *ctx = att->ctx;
     cl_kernel k;
-    enum ar_status st = ar__ops_row_kernel(ctx, "attention", "attention_softmax_backward", &k);
+    const char *name =
+        row_per_item(att) ? "attention_softmax_backward_rows" : "attention_softmax_backward";
+    enum ar_status st = ar__ops_row_kernel(ctx, "attention", name, &k);
     if (st != AR_STATUS_OK)
         return st;
     cl_int rows = att->b * att->dims.heads * att->t;
     cl_uint p_off = ar__ops_off(att->probs), d_off = ar__ops_off(att->dprobs);
-    st = ar__args(ctx, k, "attention_softmax_backward", 6, AR__ARG(rows), AR__ARG(att->t),
-                  AR__ARG(att->probs.buf), AR__ARG(p_off), AR__ARG(att->dprobs.buf),
-                  AR__ARG(d_off));
-    return st != AR_STATUS_OK ? st : launch_rows(att, k, "attention_softmax_backward");
+    st = ar__args(ctx, k, name, 6, AR__ARG(rows), AR__ARG(att->t), AR__ARG(att->probs.buf),
+                  AR__ARG(p_off), AR__ARG(att->dprobs.buf), AR__ARG(d_off));
+    return st != AR_STATUS_OK ? st : launch_rows(att, k, name);
 }
 
 /* Batched product over the B·H pairs of (T, ·) per-head matrices: c = alpha·op(a)·op(b). */
@@ -186,18 +221,21 @@ enum ar_status ar_attention_forward(struct ar_attention *att, int b, int t, stru
         return st;
     att->b = b;
     att->t = t;
-    size_t d = (size_t)att->dims.head_size, per = (size_t)b * att->dims.heads * t * d;
-    struct ar_mem q = att->heads, k = ar_mem_at(q, per), v = ar_mem_at(q, 2 * per);
+    size_t d = (size_t)att->dims.head_size;
+    int c = att->dims.heads * att->dims.head_size;
+    struct ar_mem q = att->heads[0], k = att->heads[1], v = att->heads[2];
     float scale = 1.0f / sqrtf((float)d);
-    st = permute(att, "attention_permute", 3, qkv, att->heads);
+    for (int g = 0; g < 3 && st == AR_STATUS_OK; g++) /* q, k, v: column blocks of qkv */
+        st = permute(att, "attention_permute", ar_mem_at(qkv, (size_t)g * c), att->heads[g],
+                     3 * c);
     if (st == AR_STATUS_OK) /* S = q·kᵀ/sqrt(D) */
         st = heads_gemm(att, false, true, t, t, d, scale, q, k, att->probs);
     if (st == AR_STATUS_OK)
         st = softmax_forward(att, key_mask);
     if (st == AR_STATUS_OK) /* out_h = P·v */
-        st = heads_gemm(att, false, false, t, d, t, 1.0f, att->probs, v, att->dheads);
+        st = heads_gemm(att, false, false, t, d, t, 1.0f, att->probs, v, att->dheads[0]);
     if (st == AR_STATUS_OK)
-        st = permute(att, "attention_unpermute", 1, att->dheads, out);
+        st = permute(att, "attention_unpermute", att->dheads[0], out, c);
     if (st != AR_STATUS_OK)
         att->b = att->t = 0;
     return st;
@@ -219,12 +257,12 @@ enum ar_status ar_attention_backward(struct ar_attention *att, struct ar_mem dou
     if (st != AR_STATUS_OK)
         return st;
     size_t t = (size_t)att->t, d = (size_t)att->dims.head_size;
-    size_t per = (size_t)att->b * att->dims.heads * t * d;
-    struct ar_mem q = att->heads, k = ar_mem_at(q, per), v = ar_mem_at(q, 2 * per);
-    struct ar_mem dq = att->dheads, dk = ar_mem_at(dq, per), dv = ar_mem_at(dq, 2 * per);
+    int c = att->dims.heads * att->dims.head_size;
+    struct ar_mem q = att->heads[0], k = att->heads[1], v = att->heads[2];
+    struct ar_mem dq = att->dheads[0], dk = att->dheads[1], dv = att->dheads[2];
     struct ar_mem dout_h = dq; /* dq is written last, after dout_h's two readers */
     float scale = 1.0f / sqrtf((float)d);
-    st = permute(att, "attention_permute", 1, dout, dout_h);
+    st = permute(att, "attention_permute", dout, dout_h, c);
     if (st == AR_STATUS_OK) /* dv = Pᵀ·dout_h */
         st = heads_gemm(att, true, false, t, d, t, 1.0f, att->probs, dout_h, dv);
     if (st == AR_STATUS_OK) /* dP = dout_h·vᵀ */
@@ -235,7 +273,8 @@ enum ar_status ar_attention_backward(struct ar_attention *att, struct ar_mem dou
         st = heads_gemm(att, true, false, t, d, t, scale, att->dprobs, q, dk);
     if (st == AR_STATUS_OK) /* dq = dS·k/sqrt(D) */
         st = heads_gemm(att, false, false, t, d, t, scale, att->dprobs, k, dq);
-    if (st == AR_STATUS_OK)
-        st = permute(att, "attention_unpermute", 3, att->dheads, dqkv);
+    for (int g = 0; g < 3 && st == AR_STATUS_OK; g++) /* dq, dk, dv: column blocks of dqkv */
+        st = permute(att, "attention_unpermute", att->dheads[g], ar_mem_at(dqkv, (size_t)g * c),
+                     3 * c);
     return st;
 }

@@ -65,7 +65,7 @@ static inline void fill_uniform(float *x, size_t n, float lo, float hi, unsigned
 
 static inline double *to_double(const float *x, size_t n)
 {
-    double *d = malloc(n * sizeof *d);
+    double *d = calloc(n ? n : 1, sizeof *d); /* zeroed: n may be 0 */
     for (size_t i = 0; i < n; i++)
         d[i] = x[i];
     return d;

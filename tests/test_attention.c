@@ -215,9 +215,27 @@ static void test_bad_input(struct ar_ctx *ctx)
     tb_free(&t);
 }
 
+static void run_all_cases(struct ar_ctx *ctx);
+
+/* Every case under both softmax kernels (core/attention.c picks one per device type). */
 int main(void)
 {
     struct ar_ctx *ctx = test_open_ctx();
+    static const char *const layouts[] = {"group", "item"};
+    for (int l = 0; l < 2; l++) {
+        setenv("ADARANK_SOFTMAX_ROWS", layouts[l], 1);
+        printf("softmax: one %s per row\n", layouts[l]);
+        run_all_cases(ctx);
+    }
+    unsetenv("ADARANK_SOFTMAX_ROWS");
+    test_bad_input(ctx);
+    ar_attention_free(NULL);
+    ar_ctx_free(ctx);
+    return test_finish("attention");
+}
+
+static void run_all_cases(struct ar_ctx *ctx)
+{
     const int lengths[3] = {13, 5, 9};
     float *mask = padding_mask(3, 13, lengths);
     mask[2 * 13 + 3] = 0.0f; /* a hole inside row 2: masks need not be suffixes */
@@ -241,9 +259,5 @@ int main(void)
              (struct att_case){2, 128, 4, 32, false, big_mask, NULL, 997});
     free(big_mask);
     test_fully_masked(ctx);
-    test_bad_input(ctx);
     free(mask);
-    ar_attention_free(NULL);
-    ar_ctx_free(ctx);
-    return test_finish("attention");
 }
