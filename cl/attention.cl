@@ -1,11 +1,13 @@
 /* Scaled dot-product attention: everything except the two big products (those are CLBlast
  * strided-batched GEMMs over B·H, see core/attention.c).
  *
- *   attention_permute:   src (B, T, C) with row stride ld → dst (B, H, T, D), C = H·D: one of
- *                        q, k, v out of BERT's / GPT-2's fused projection (ld = 3C, src at the
- *                        block's column), or dout into per-head layout for the backward pass.
- *   attention_unpermute: the inverse, (B, H, T, D) → (B, T, C) with row stride ld: the heads of
- *                        the output concatenated, or dq, dk, dv each into its block of dqkv.
+ *   attention_permute:   src (B, T, C) with row stride ld → dst (B, H, T, D), C = H·D, or
+ *                        (B, H, D, T) when transposed: one of q, k, v out of BERT's / GPT-2's
+ *                        fused projection (ld = 3C, src at the block's column), or dout into
+ *                        per-head layout for the backward pass.
+ *   attention_unpermute: the inverse, (B, H, T, D) or (B, H, D, T) → (B, T, C) with row stride
+ *                        ld: the heads of the output concatenated, or dq, dkᵀ, dvᵀ each into its
+ *                        block of dqkv.
  *   attention_softmax_forward: in place over the scaled scores (B, H, T, T): row (b, h, i)
  *                        becomes softmax over the keys j that are kept — key_mask[b, j] ≠ 0 (when
  *                        has_mask) and j ≤ i (when causal). Masked keys get probability exactly 0,
@@ -38,33 +40,37 @@ inline float att_group_reduce(float v, int op, __local float *scratch)
     return r;
 }
 
-/* Offset of element (b, h, t, d) of a (B, H, T, D) tensor. */
-inline size_t att_head_index(int bi, int hi, int ti, int di, int h, int t, int d)
+/* Offset of element (b, h, t, d) of a (B, H, T, D) tensor, or of a (B, H, D, T) one (each
+ * head's matrix transposed) when transposed. */
+inline size_t att_head_index(int bi, int hi, int ti, int di, int h, int t, int d, int transposed)
 {
-    return (((size_t)bi * h + hi) * t + ti) * d + di;
+    size_t head = ((size_t)bi * h + hi) * t * d;
+    return head + (transposed ? (size_t)di * t + ti : (size_t)ti * d + di);
 }
 
 /* One work-item per element, in a 3-D range (D, H, B·T): dimension 0 runs along a head's d
  * contiguous floats on both sides, and the divisions that split B·T are uniform over a
  * work-group (one head vector), not paid per element as a flat index would. */
-__kernel void attention_permute(int b, int t, int h, int d, int ld, __global const float *src,
-                                uint src_off, __global float *dst, uint dst_off)
+__kernel void attention_permute(int b, int t, int h, int d, int ld, int transposed,
+                                __global const float *src, uint src_off, __global float *dst,
+                                uint dst_off)
 {
     int di = (int)get_global_id(0), hi = (int)get_global_id(1), bt = (int)get_global_id(2);
     if (di >= d || hi >= h || bt >= b * t)
         return;
-    dst[dst_off + att_head_index(bt / t, hi, bt % t, di, h, t, d)] =
+    dst[dst_off + att_head_index(bt / t, hi, bt % t, di, h, t, d, transposed)] =
         src[src_off + (size_t)bt * ld + (size_t)hi * d + di];
 }
 
-__kernel void attention_unpermute(int b, int t, int h, int d, int ld, __global const float *src,
-                                  uint src_off, __global float *dst, uint dst_off)
+__kernel void attention_unpermute(int b, int t, int h, int d, int ld, int transposed,
+                                  __global const float *src, uint src_off, __global float *dst,
+                                  uint dst_off)
 {
     int di = (int)get_global_id(0), hi = (int)get_global_id(1), bt = (int)get_global_id(2);
     if (di >= d || hi >= h || bt >= b * t)
         return;
     dst[dst_off + (size_t)bt * ld + (size_t)hi * d + di] =
-        src[src_off + att_head_index(bt / t, hi, bt % t, di, h, t, d)];
+        src[src_off + att_head_index(bt / t, hi, bt % t, di, h, t, d, transposed)];
 }
 
 __kernel void attention_softmax_forward(int b, int h, int t, int causal,
