@@ -72,6 +72,18 @@ static enum ar_status gemm_blocks(struct ar_ctx *ctx, bool trans_a, bool trans_b
     return st;
 }
 
+void ar_gemm_set_blocking(struct ar_ctx *ctx, size_t n_block, size_t min_nk)
+{
+    ctx->gemm_n_block = n_block;
+    ctx->gemm_block_min_nk = min_nk;
+}
+
+void ar_gemm_get_blocking(const struct ar_ctx *ctx, size_t *n_block, size_t *min_nk)
+{
+    *n_block = ctx->gemm_n_block;
+    *min_nk = ctx->gemm_block_min_nk;
+}
+
 /* The name a product has in the profile (profile.h): kind and shape. */
 static const char *profile_name(char *buf, size_t size, const char *kind, bool ta, bool tb,
                                 size_t m, size_t n, size_t k, size_t batch)

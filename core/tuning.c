@@ -356,8 +356,7 @@ static bool apply_blocking(struct ar_ctx *ctx, const struct table *t)
         }
         values[w] = t->values[i];
     }
-    ctx->gemm_n_block = values[0];
-    ctx->gemm_block_min_nk = values[1];
+    ar_gemm_set_blocking(ctx, values[0], values[1]);
     return true;
 }
 

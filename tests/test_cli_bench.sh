@@ -37,6 +37,7 @@ expect 0 "tune --dry-run" "$cli" tune --dry-run --out "$tmp/never"
 has "would run .*Xgemm" "dry run shows the Xgemm tuner"
 has "clblast_tuner_xgemm -platform [0-9]+ -device [0-9]+ -precision 32 -runs 2\$" "tuner command"
 has "clblast_tuner_xgemm_direct " "dry run shows the XgemmDirect tuner"
+has "would measure GemmBlocking" "dry run shows the blocking measurement (default --kernels)"
 if [ -e "$tmp/never" ]; then bad "dry run wrote $tmp/never"; else ok; fi
 
 mkdir "$tmp/empty"
@@ -112,6 +113,13 @@ for k in copy:Copy pad:Pad transpose:Transpose padtranspose:Padtranspose; do
 done
 if grep -q '"TRA_WPT":4' "$tmp/tables/"*-transpose.json; then ok; else bad "Transpose table lacks the tuner's best"; fi
 has "a new context on .* now applies: .*$tmp/tables/" "the next context picks the tables up"
+# blocking (default --kernels) times ar_gemm itself, with the tables just stored: whatever width
+# this machine's timings pick (0 when blocking does not help), the table is well-formed, the
+# next context applies it, and the products it blocks passed ar_gemm_self_check first.
+has "stored $tmp/tables/.*-gemmblocking\.json \(GemmBlocking, measured\)" "GemmBlocking table stored"
+has "now applies: .*-gemmblocking\.json" "the GemmBlocking table is picked up"
+if grep -Eq '"N_BLOCK":(0|256|384|512),"MIN_NK":[0-9]+' "$tmp/tables/"*-gemmblocking.json; then ok
+else bad "GemmBlocking table: $(cat "$tmp/tables/"*-gemmblocking.json)"; fi
 if grep -Eq -- "-fraction 4( |\$)" "$tmp/xgemm.args"; then ok; else bad "--fraction 0.25 should pass -fraction 4: $(cat "$tmp/xgemm.args")"; fi
 if ls -a "$tmp/tables" | grep -q '\.tmp\.'; then bad "temporary file left behind"; else ok; fi
 

@@ -44,7 +44,7 @@ static const struct tuner tuners[] = {
     {"padtranspose", "clblast_tuner_transpose_pad",
      "Padtranspose: operand transposes padded to Xgemm's tile sizes", false},
 };
-#define KERNEL_NAMES "xgemm, xgemm_direct, copy, pad, transpose, padtranspose"
+#define KERNEL_NAMES "xgemm, xgemm_direct, copy, pad, transpose, padtranspose, blocking"
 #define TUNER_COUNT (sizeof tuners / sizeof tuners[0])
 
 struct options {
@@ -66,7 +66,9 @@ static void usage(FILE *out)
             "                    first GPU, else the first device)\n"
             "  --kernels LIST    comma-separated: xgemm, xgemm_direct, and the operand\n"
             "                    helpers copy, pad, transpose, padtranspose (default: all;\n"
-            "                    the helpers take a minute or two each)\n"
+            "                    the helpers take a minute or two each); and blocking, which\n"
+            "                    runs no tuner: it times adarank's column blocks of large\n"
+            "                    products with the tables stored so far (tens of seconds)\n"
             "  --fraction F      share of every search phase to measure, 0 < F <= 1 (default:\n"
             "                    CLBlast's, all of the fixed set and 1/512 of the random set;\n"
             "                    20-60 minutes per kernel on an idle 2-core CPU device)\n"
@@ -101,7 +103,8 @@ static bool parse_number(const char *opt, const char *text, double lo, double hi
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.kernels = "xgemm,xgemm_direct,copy,pad,transpose,padtranspose", .runs = 2};
+    *o = (struct options){.kernels = "xgemm,xgemm_direct,copy,pad,transpose,padtranspose,blocking",
+                          .runs = 2};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double num = 0;
@@ -139,13 +142,19 @@ static int parse_options(int argc, char **argv, struct options *o)
     return CLI_EXIT_OK;
 }
 
-/* Which tuners --kernels names; false (after a message) for an unknown name. */
-static bool select_tuners(const char *list, bool chosen[TUNER_COUNT])
+/* Which tuners --kernels names, and whether it names blocking; false (after a message) for an
+ * unknown name. */
+static bool select_tuners(const char *list, bool chosen[TUNER_COUNT], bool *blocking)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", list);
     memset(chosen, 0, TUNER_COUNT * sizeof chosen[0]);
+    *blocking = false;
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "blocking")) {
+            *blocking = true;
+            continue;
+        }
         size_t i = 0;
         while (i < TUNER_COUNT && strcmp(t, tuners[i].key) != 0)
             i++;
@@ -157,6 +166,7 @@ static bool select_tuners(const char *list, bool chosen[TUNER_COUNT])
     }
     for (size_t i = 0; i < TUNER_COUNT; i++)
         if (chosen[i]) return true;
+    if (*blocking) return true;
     fprintf(stderr, "adarank-cl tune: --kernels names no kernel (" KERNEL_NAMES ")\n");
     return false;
 }
@@ -309,8 +319,8 @@ int cli_tune(int argc, char **argv)
     struct options o;
     int rc = parse_options(argc, argv, &o);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
-    bool chosen[TUNER_COUNT];
-    if (!select_tuners(o.kernels, chosen)) return CLI_EXIT_USAGE;
+    bool chosen[TUNER_COUNT], blocking;
+    if (!select_tuners(o.kernels, chosen, &blocking)) return CLI_EXIT_USAGE;
     char out_dir[1024], err[512];
     if (ar_tuning_user_dir(o.out_dir, out_dir, sizeof out_dir, err, sizeof err) != AR_STATUS_OK) {
         fprintf(stderr, "adarank-cl tune: %s (or pass --out DIR)\n", err);
@@ -340,6 +350,9 @@ int cli_tune(int argc, char **argv)
         else
             rc = tune_one(&o, &tuners[i], binaries[i], &dev, tuner_dev, out_dir);
     }
+    /* Last: blocking is timed with the tables just stored. Not from --import's files. */
+    if (rc == CLI_EXIT_OK && blocking && !o.import_dir)
+        rc = tune_blocking(&dev, out_dir, o.dry_run);
     if (rc == CLI_EXIT_OK && !o.dry_run) show_pickup(&dev, out_dir);
     return rc;
 }

@@ -209,17 +209,25 @@ int tune_store_table(const char *binary, const char *key, bool imported, const c
             return CLI_EXIT_DEVICE;
         }
     }
+    char what[96];
+    snprintf(what, sizeof what, "best of %zu phase file(s)", n);
+    int rc = tune_write_table(dev, kernel, json, out_dir, what);
+    free(json);
+    return rc;
+}
+
+int tune_write_table(const struct ar_device_info *dev, const char *kernel, const char *json,
+                     const char *out_dir, const char *what)
+{
     char name[512], lk[64], dslug[256], path[1200];
     slug(dev->name, dslug, sizeof dslug);
     lower(kernel, lk, sizeof lk);
     snprintf(name, sizeof name, "%s-%s.json", dslug, lk);
     snprintf(path, sizeof path, "%s/%s", out_dir, name);
-    bool ok = mkdirs(out_dir) && write_atomically(path, json);
-    free(json);
-    if (!ok) {
+    if (!mkdirs(out_dir) || !write_atomically(path, json)) {
         fprintf(stderr, "adarank-cl tune: cannot write %s: %s\n", path, strerror(errno));
         return CLI_EXIT_FAILURE;
     }
-    printf("  stored %s (%s, best of %zu phase file(s))\n", path, kernel, n);
+    printf("  stored %s (%s, %s)\n", path, kernel, what);
     return CLI_EXIT_OK;
 }

@@ -11,6 +11,16 @@
 int tune_store_table(const char *binary, const char *key, bool imported, const char *from_dir,
                      const struct ar_device_info *dev, const char *out_dir);
 
+/* Writes json as out_dir/<device>-<kernel>.json (atomically) and prints where, with `what`
+ * saying where the table came from. Returns a CLI exit code. */
+int tune_write_table(const struct ar_device_info *dev, const char *kernel, const char *json,
+                     const char *out_dir, const char *what);
+
+/* `tune --kernels blocking` (tune_blocking.c): times ar_gemm on the device, with the tables in
+ * out_dir applied, at several column-block widths, and stores the GemmBlocking table that the
+ * measurements support (N_BLOCK 0 when blocking does not help). Returns a CLI exit code. */
+int tune_blocking(const struct ar_device_info *dev, const char *out_dir, bool dry_run);
+
 /* Removes the files of a flat temporary folder, then the folder. */
 void tune_remove_folder(const char *dir);
 

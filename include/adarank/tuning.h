@@ -24,7 +24,9 @@
  * not CLBlast's: "GemmBlocking" (precision 32, exactly the parameters N_BLOCK and MIN_NK) makes
  * ar_gemm run a product with n > N_BLOCK and n·k >= MIN_NK as column blocks of C, N_BLOCK wide
  * (N_BLOCK 0: never), where the device runs large products faster that way; it applies to the
- * context alone. `tune` does not search it: its shipped values were measured by hand.
+ * context alone. `adarank-cl tune` measures it last (`--kernels blocking`, no CLBlast tuner:
+ * ar_gemm timed at a few widths with the tables stored so far); the shipped pocl-haswell values
+ * come from a finer scan by hand (docs/performance.md).
  * A malformed table, or one CLBlast rejects, is skipped with a warning through the context's log
  * callback; it never fails ar_ctx_new. CLBlast keeps overrides per process and device, so they
  * outlive the context that applied them. See ar_ctx_tuning_source() for what was applied.
