@@ -144,30 +144,33 @@ static bool packed(const struct view *v)
     return v->ld == v->cols && v->stride == v->rows * v->cols;
 }
 
-/* Copies `batch` entries between a view and its packed form (to_packed picks the direction):
- * one copy when the view is only offset, else one rectangle per entry. */
+/* Copies `batch` entries between a view and its packed form (to_packed picks the direction),
+ * whose entries are (rows_p, cols_p) with rows_p >= rows and cols_p >= cols (the zero padding of
+ * k, see packed_batched; the padding itself is not copied): one copy when the view is only
+ * offset and nothing is padded, else one rectangle per entry. */
 static enum ar_status transfer(struct ar_ctx *ctx, const struct view *v, struct ar_mem pack,
-                               size_t batch, bool to_packed)
+                               size_t rows_p, size_t cols_p, size_t batch, bool to_packed)
 {
     const size_t f = sizeof(float);
     cl_int rc = CL_SUCCESS;
     double t0 = ar__profile_begin(ctx);
-    if (packed(v)) {
+    bool one_copy = packed(v) && rows_p == v->rows && cols_p == v->cols;
+    if (one_copy) {
         size_t bytes = batch * v->rows * v->cols * f;
         rc = to_packed ? clEnqueueCopyBuffer(ctx->queue, v->mem.buf, pack.buf, v->mem.off * f,
                                              pack.off * f, bytes, 0, NULL, NULL)
                        : clEnqueueCopyBuffer(ctx->queue, pack.buf, v->mem.buf, pack.off * f,
                                              v->mem.off * f, bytes, 0, NULL, NULL);
     }
-    for (size_t e = 0; !packed(v) && rc == CL_SUCCESS && e < batch; e++) {
+    for (size_t e = 0; !one_copy && rc == CL_SUCCESS && e < batch; e++) {
         size_t at_view[3] = {(v->mem.off + e * v->stride) * f, 0, 0};
-        size_t at_pack[3] = {(pack.off + e * v->rows * v->cols) * f, 0, 0};
+        size_t at_pack[3] = {(pack.off + e * rows_p * cols_p) * f, 0, 0};
         size_t region[3] = {v->cols * f, v->rows, 1};
         rc = to_packed ? clEnqueueCopyBufferRect(ctx->queue, v->mem.buf, pack.buf, at_view,
-                                                 at_pack, region, v->ld * f, 0, v->cols * f, 0, 0,
+                                                 at_pack, region, v->ld * f, 0, cols_p * f, 0, 0,
                                                  NULL, NULL)
                        : clEnqueueCopyBufferRect(ctx->queue, pack.buf, v->mem.buf, at_pack,
-                                                 at_view, region, v->cols * f, 0, v->ld * f, 0, 0,
+                                                 at_view, region, cols_p * f, 0, v->ld * f, 0, 0,
                                                  NULL, NULL);
     }
     ar__profile_end(ctx, t0, to_packed ? "gemm batched: packing views" : "gemm batched: unpacking C");
@@ -178,16 +181,29 @@ static enum ar_status transfer(struct ar_ctx *ctx, const struct view *v, struct 
                                           v->ld, v->stride, batch);
 }
 
-/* v packed into scratch `which` (its contents copied when `load`); a packed view stays as is. */
-static enum ar_status pack(struct ar_ctx *ctx, int which, struct view *v, size_t batch, bool load)
+/* v packed into scratch `which` as entries of (rows_p, cols_p), zero beyond its own rows and
+ * columns (its contents copied when `load`); a packed, unpadded view at offset 0 stays as is. */
+static enum ar_status pack(struct ar_ctx *ctx, int which, struct view *v, size_t batch, bool load,
+                           size_t rows_p, size_t cols_p)
 {
-    if (v->mem.off == 0 && packed(v)) return AR_STATUS_OK;
+    bool padded = rows_p != v->rows || cols_p != v->cols;
+    if (v->mem.off == 0 && packed(v) && !padded) return AR_STATUS_OK;
     struct ar_mem to;
-    enum ar_status st = scratch_for(ctx, which, batch * v->rows * v->cols, &to);
-    if (st == AR_STATUS_OK && load) st = transfer(ctx, v, to, batch, true);
-    if (st == AR_STATUS_OK) *v = (struct view){to, v->rows, v->cols, v->cols, v->rows * v->cols};
+    enum ar_status st = scratch_for(ctx, which, batch * rows_p * cols_p, &to);
+    if (st == AR_STATUS_OK && padded) st = ar_mem_fill(ctx, to, 0.0f, batch * rows_p * cols_p);
+    if (st == AR_STATUS_OK && load) st = transfer(ctx, v, to, rows_p, cols_p, batch, true);
+    if (st == AR_STATUS_OK) *v = (struct view){to, rows_p, cols_p, cols_p, rows_p * cols_p};
     return st;
 }
+
+/* CLBlast 1.5.3's strided-batched routine also computes wrong products, on PoCL's CPU device with
+ * the shipped Xgemm table, when k is not a multiple of 8: errors of order 1 to 1e36 for k = 2..7,
+ * 12, 100 and 101 (m, n from 64 to 512; k = 8, 16, 24, 32, 104, 128 exact). The engine meets
+ * such k as a LoRA rank (4), a batch's row count (the dB and dA reductions) and a sequence
+ * length (attention's P·v and its gradients). The non-batched routine was exact on all of them.
+ * So A and B go to the routine with k padded by zeros to a multiple of 8, which leaves every
+ * product unchanged; ar_gemm_self_check covers it. */
+#define BATCHED_K_MULTIPLE 8
 
 static enum ar_status packed_batched(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
                                      size_t n, size_t k, float alpha, struct ar_mem a, size_t lda,
@@ -196,13 +212,15 @@ static enum ar_status packed_batched(struct ar_ctx *ctx, bool trans_a, bool tran
                                      size_t batch)
 {
     enum ar_status st = AR_STATUS_OK;
+    size_t kp = (k + BATCHED_K_MULTIPLE - 1) / BATCHED_K_MULTIPLE * BATCHED_K_MULTIPLE;
     struct view va = {a, trans_a ? k : m, trans_a ? m : k, lda, stride_a};
     struct view vb = {b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b};
     struct view vc = {c, m, n, ldc, stride_c}, c_out = vc;
     if (k > 0) /* k = 0 reads neither operand: C = beta·C */
-        st = pack(ctx, 0, &va, batch, true);
-    if (st == AR_STATUS_OK && k > 0) st = pack(ctx, 1, &vb, batch, true);
-    if (st == AR_STATUS_OK) st = pack(ctx, 2, &vc, batch, beta != 0.0f);
+        st = pack(ctx, 0, &va, batch, true, trans_a ? kp : m, trans_a ? m : kp);
+    if (st == AR_STATUS_OK && k > 0)
+        st = pack(ctx, 1, &vb, batch, true, trans_b ? n : kp, trans_b ? kp : n);
+    if (st == AR_STATUS_OK) st = pack(ctx, 2, &vc, batch, beta != 0.0f, m, n);
     if (st != AR_STATUS_OK)
         return st;
     a = va.mem, lda = va.ld, stride_a = va.stride;
@@ -210,13 +228,13 @@ static enum ar_status packed_batched(struct ar_ctx *ctx, bool trans_a, bool tran
     c = vc.mem, ldc = vc.ld, stride_c = vc.stride;
     CLBlastStatusCode rc = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.buf, a.off, lda,
+        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, kp, alpha, a.buf, a.off, lda,
         stride_a, b.buf, b.off, ldb, stride_b, beta, c.buf, c.off, ldc, stride_c, batch,
         &ctx->queue, NULL);
     if (rc != CLBlastSuccess)
         return clblast_fail(ctx, rc, "CLBlastSgemmStridedBatched", m, n, k);
     bool c_moved = c.buf != c_out.mem.buf; /* packed into the scratch buffer */
-    return c_moved ? transfer(ctx, &c_out, c, batch, false) : AR_STATUS_OK;
+    return c_moved ? transfer(ctx, &c_out, c, m, n, batch, false) : AR_STATUS_OK;
 }
 
 enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,

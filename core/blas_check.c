@@ -4,14 +4,15 @@
  * tables, and not every compiled configuration is correct. On PoCL 3.1's CPU device, some
  * GEMMK=1 Xgemm configurations that CLBlast's own tuner accepts (it validates one square
  * product) return garbage (1e32) on 512x768x3072 while small awkward products stay exact, and
- * the batched routine mishandles operands at buffer offsets (see blas.c). So the check covers
- * five kinds of product, each through ar_gemm or ar_gemm_strided_batched as the engine calls
- * them:
+ * the batched routine mishandles operands at buffer offsets and k not a multiple of 8 (see
+ * blas.c). So the check covers six kinds of product, each through ar_gemm or
+ * ar_gemm_strided_batched as the engine calls them:
  *   - awkward sizes (not multiples of any tile) in NN, NT and TN, at a non-zero offset;
  *   - the engine's own sizes: a 768-wide layer on 512 tokens and its rank-8 LoRA factors;
  *   - the batched attention products (24 heads of 128x128x32 scores, 128x32x128 context, and
  *     the TN 128x32x128 of the backward's dV and dK);
  *   - the LoRA layer's batched products in its interleaved layout, small and 768 wide;
+ *   - batched products whose k is not a multiple of 8 (see blas.c);
  *   - two products large enough to run as column blocks where the device blocks them.
  * Large products are compared on a 1-in-7 lattice of their entries (every row and column is
  * hit, so a wrong tile cannot hide), small ones everywhere. Tolerance: 1e-3 of the largest
@@ -51,6 +52,10 @@ static const struct product products[] = {
     {false, true, 512, 8, 768, 1, 0},    {false, true, 512, 768, 8, 1, 0},
     {true, false, 8, 768, 512, 1, 0},    {false, true, 128, 128, 32, 24, 0},
     {false, false, 128, 32, 128, 24, 0}, {true, false, 128, 32, 128, 24, 0},
+    /* Batched with k not a multiple of 8 (blas.c pads it): a rank-4 LoRA group's Y += V·Bᵀ
+     * and its dB over an odd row count, and attention over 100 positions (P·v, dK's Pᵀ form). */
+    {false, true, 512, 384, 4, 3, 0},   {true, false, 384, 8, 189, 3, 0},
+    {false, false, 100, 32, 100, 6, 0}, {true, false, 32, 100, 100, 6, 0},
     /* Wide and long enough for a device's GemmBlocking table (blas.c) to split them into
      * column blocks, with a ragged last block: 1100 columns, n·k = 1.1 M floats. */
     {false, true, 64, 1100, 1000, 1, 0}, {false, false, 64, 1100, 1000, 1, 0},
