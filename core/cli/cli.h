@@ -29,6 +29,12 @@ struct ar_ctx *cli_open_context(const char *device, int *exit_code);
 /* The same with every context parameter given (e.g. apply_tuning off). */
 struct ar_ctx *cli_open_context_with(const struct ar_ctx_params *params, int *exit_code);
 
+/* A context on the listed device `dev` (selected by its index), reading extra CLBlast tables
+ * from tuning_dir (NULL: the default folder). As ar_ctx_new: *out is set even on failure, for
+ * ar_ctx_errmsg; free it with ar_ctx_free either way. */
+enum ar_status cli_ctx_on_device(const struct ar_device_info *dev, const char *tuning_dir,
+                                 struct ar_ctx **out);
+
 /* Prints s as a JSON string literal: quotes, with '"', '\\' and control characters escaped. */
 void cli_json_string(const char *s);
 

@@ -55,12 +55,8 @@ static void print_json(const struct ar_device_info *list, int count, int chosen)
 /* --check: a context on device d (its CLBlast tables applied) and ar_gemm_self_check. */
 static bool check_device(const struct ar_device_info *d)
 {
-    char sel[16];
-    snprintf(sel, sizeof sel, "%d", d->index);
-    struct ar_ctx_params params = ar_ctx_default_params();
-    params.device = sel;
     struct ar_ctx *ctx = NULL;
-    enum ar_status st = ar_ctx_new(&params, &ctx);
+    enum ar_status st = cli_ctx_on_device(d, NULL, &ctx);
     if (st == AR_STATUS_OK) st = ar_gemm_self_check(ctx);
     if (st == AR_STATUS_OK) {
         const char *src = ar_ctx_tuning_source(ctx);

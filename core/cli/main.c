@@ -92,6 +92,17 @@ struct ar_ctx *cli_open_context_with(const struct ar_ctx_params *params, int *ex
     return ctx;
 }
 
+enum ar_status cli_ctx_on_device(const struct ar_device_info *dev, const char *tuning_dir,
+                                 struct ar_ctx **out)
+{
+    char sel[16];
+    snprintf(sel, sizeof sel, "%d", dev->index);
+    struct ar_ctx_params params = ar_ctx_default_params();
+    params.device = sel;
+    params.tuning_dir = tuning_dir;
+    return ar_ctx_new(&params, out);
+}
+
 void cli_json_string(const char *s)
 {
     putchar('"');

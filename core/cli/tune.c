@@ -301,13 +301,8 @@ static int tune_one(const struct options *o, const struct tuner *t, const char *
 /* Proves the tables are picked up: a new context on the device reports its tuning source. */
 static void show_pickup(const struct ar_device_info *dev, const char *out_dir)
 {
-    char sel[16];
-    snprintf(sel, sizeof sel, "%d", dev->index);
-    struct ar_ctx_params params = ar_ctx_default_params();
-    params.device = sel;
-    params.tuning_dir = out_dir;
     struct ar_ctx *ctx = NULL;
-    if (ar_ctx_new(&params, &ctx) == AR_STATUS_OK) {
+    if (cli_ctx_on_device(dev, out_dir, &ctx) == AR_STATUS_OK) {
         const char *src = ar_ctx_tuning_source(ctx);
         printf("a new context on %s now applies: %s\n", dev->name, src ? src : "no table");
     }

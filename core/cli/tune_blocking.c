@@ -138,13 +138,8 @@ static void choose(double ratio[][WIDTH_COUNT], size_t *width, size_t *min_nk, d
 
 static struct ar_ctx *open_on(const struct ar_device_info *dev, const char *out_dir)
 {
-    char sel[16];
-    snprintf(sel, sizeof sel, "%d", dev->index);
-    struct ar_ctx_params params = ar_ctx_default_params();
-    params.device = sel;
-    params.tuning_dir = out_dir;
     struct ar_ctx *ctx = NULL;
-    if (ar_ctx_new(&params, &ctx) != AR_STATUS_OK) {
+    if (cli_ctx_on_device(dev, out_dir, &ctx) != AR_STATUS_OK) {
         fprintf(stderr, "adarank-cl tune: %s\n", ar_ctx_errmsg(ctx));
         ar_ctx_free(ctx);
         return NULL;

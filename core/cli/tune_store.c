@@ -101,7 +101,7 @@ static bool verify_table(const struct ar_device_info *dev, const char *kernel, c
 {
     bool direct = !strcmp(kernel, "XgemmDirect"), xgemm = !strcmp(kernel, "Xgemm");
     const char *tmp_root = getenv("TMPDIR");
-    char dir[1024], path[1200], route[512], sel[16];
+    char dir[1024], path[1200], route[512];
     snprintf(dir, sizeof dir, "%s/adarank-verify-XXXXXX",
              tmp_root && *tmp_root ? tmp_root : "/tmp");
     if (!mkdtemp(dir)) {
@@ -116,13 +116,9 @@ static bool verify_table(const struct ar_device_info *dev, const char *kernel, c
              dev->name, xgemm ? 0 : 4096);
     snprintf(path, sizeof path, "%s/route.json", dir);
     ok = ok && (!(xgemm || direct) || write_atomically(path, route));
-    snprintf(sel, sizeof sel, "%d", dev->index);
-    struct ar_ctx_params params = ar_ctx_default_params();
-    params.device = sel;
-    params.tuning_dir = dir;
     struct ar_ctx *ctx = NULL;
     snprintf(why, why_size, "cannot write it to %.900s", dir);
-    if (ok && ar_ctx_new(&params, &ctx) != AR_STATUS_OK) {
+    if (ok && cli_ctx_on_device(dev, dir, &ctx) != AR_STATUS_OK) {
         snprintf(why, why_size, "%s", ar_ctx_errmsg(ctx));
         ok = false;
     } else if (ok) {
