@@ -90,6 +90,16 @@ cli_hf_python() {
     fi
     return 0
 }
+# cli_model_missing WHAT: a check that needs all-MiniLM-L6-v2 at $ADARANK_MODEL_DIR and did not
+# find it says so, or fails under ADARANK_REQUIRE_MODEL (`./setup.sh test` fetches the checkpoint
+# and sets it, so a missing one there is a broken set-up).
+cli_model_missing() {
+    if [ "${ADARANK_REQUIRE_MODEL:-0}" = 1 ]; then
+        bad "$1: no all-MiniLM-L6-v2 at \$ADARANK_MODEL_DIR, but ADARANK_REQUIRE_MODEL=1"
+    else
+        echo "no all-MiniLM-L6-v2 at \$ADARANK_MODEL_DIR: $1 not checked"
+    fi
+}
 # cli_finish NAME: the summary line; a non-zero status when anything failed
 cli_finish() {
     echo "$1: $passed passed, $failed failed"

@@ -142,7 +142,7 @@ if [ -n "$base" ] && [ -f "$base/model.safetensors" ]; then
     has "lora_A \(4, 72\) and lora_B \(72, 4\) do not fit the model's \(384, 384\)" \
         "another base message"
 else
-    echo "no MiniLM checkpoint in ADARANK_MODEL_DIR: the other-base refusal is not checked"
+    cli_model_missing "the other-base refusal"
 fi
 expect 0 "train --help" "$cli" train --help
 has "--init-adapter" "train --help"

@@ -111,6 +111,6 @@ if [ -n "$mdir" ] && [ -s "$mdir/model.safetensors" ]; then
     grep -q '"event":"eval".*"split":"validation".*"accuracy":' "$tmp/minilm/metrics.jsonl" && ok ||
         bad "MiniLM: validation eval"
 else
-    echo "no all-MiniLM-L6-v2 at \$ADARANK_MODEL_DIR: the real-model run is skipped"
+    cli_model_missing "the real-model run"
 fi
 cli_finish cli_token_cls

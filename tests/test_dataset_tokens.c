@@ -227,7 +227,7 @@ static void wordpiece(void)
     snprintf(path, sizeof path, "%s/tokenizer.json", dir ? dir : "");
     struct ar_tokenizer *tok = NULL;
     if (!dir || ar_tokenizer_load(path, &tok, err, sizeof err) != AR_STATUS_OK) {
-        printf("wordpiece: no tokenizer at $ADARANK_MODEL_DIR: not checked\n");
+        test_model_missing("wordpiece");
         return;
     }
     const char *w1[] = {"Peter", "Blackburn", "of", "the", "U.S.", "met", "Müller", "in",

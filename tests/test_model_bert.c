@@ -331,7 +331,7 @@ static void minilm(struct ar_ctx *ctx)
     snprintf(cfg, sizeof cfg, "%s/model.safetensors", dir ? dir : "");
     FILE *fp = dir ? fopen(cfg, "rb") : NULL;
     if (!fp) {
-        printf("minilm: no checkpoint at $ADARANK_MODEL_DIR: not checked\n");
+        test_model_missing("minilm");
         return;
     }
     fclose(fp);

@@ -28,7 +28,7 @@ static void test_minilm(void)
 {
     const char *model_dir = getenv("ADARANK_MODEL_DIR");
     if (!model_dir) {
-        printf("ADARANK_MODEL_DIR unset: the MiniLM config check is skipped\n");
+        test_model_missing("the MiniLM config check");
         return;
     }
     char path[1024], err[1024];

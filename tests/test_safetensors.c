@@ -399,7 +399,7 @@ static void test_real_model(void)
 {
     const char *model_dir = getenv("ADARANK_MODEL_DIR");
     if (!model_dir) {
-        printf("ADARANK_MODEL_DIR unset: real-checkpoint checks skipped\n");
+        test_model_missing("real-checkpoint checks");
         return;
     }
     char err[512];

@@ -1,7 +1,8 @@
 /* Fuzzes ar_tokenizer_encode on arbitrary bytes with real tokenizers: MiniLM's WordPiece
  * tokenizer.json ($ADARANK_MODEL_DIR, else .cache/models/all-MiniLM-L6-v2 of the source tree)
  * and the byte-level BPE fixtures of tests/fixtures ($ADARANK_TEST_DATA, else the source tree's
- * tests/). Tokenizers that cannot be found are left out (the driver says which).
+ * tests/). Tokenizers that cannot be found are left out (the driver says which), except under
+ * ADARANK_REQUIRE_MODEL, where a missing one aborts (a failed regression test in CI).
  *
  * Input: byte 0 picks the tokenizer (low 2 bits) and whether there is a pair (bit 2); byte 1 is
  * max_len (0..255, so the too-short case is covered); byte 2 is where the text splits into the
@@ -33,7 +34,10 @@ static void load(const char *dir, const char *name)
     struct ar_tokenizer *tok = NULL;
     if (ar_tokenizer_load(path, &tok, err, sizeof err) == AR_STATUS_OK)
         toks[n_toks++] = tok;
-    else
+    else if (getenv("ADARANK_REQUIRE_MODEL")) { /* setup.sh test: every tokenizer is there */
+        fprintf(stderr, "fuzz_tokenizer_encode: %s, and ADARANK_REQUIRE_MODEL is set\n", err);
+        abort();
+    } else
         fprintf(stderr, "fuzz_tokenizer_encode: skipping %s\n", err);
 }
 
