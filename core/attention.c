@@ -37,7 +37,7 @@ struct ar_attention {
     struct ar_mem dheads[3]; /* [0] (B, H, T, D): out_h in forward, dout_h then dq in backward;
                               * [1] dkᵀ, [2] dvᵀ (B, H, D, T) */
     int b, t;             /* shape of the last forward; 0 before the first */
-    bool row_per_item;    /* softmax kernels: one work-item per row (else a group per row) */
+    bool row_per_item;       /* softmax kernels: one work-item per row (else a group per row) */
 };
 
 void ar_attention_free(struct ar_attention *att)
@@ -149,16 +149,11 @@ static enum ar_status permute(struct ar_attention *att, const char *name, struct
     return ar__launch(ctx, k, name, 3, global, fits ? local : NULL);
 }
 
-static bool row_per_item(const struct ar_attention *att)
-{
-    return att->row_per_item;
-}
-
 /* One launch of a softmax kernel over the B·H·T rows; args already set. */
 static enum ar_status launch_rows(struct ar_attention *att, cl_kernel k, const char *name)
 {
     size_t wgs = ar__ops_row_wgs(att->ctx), rows = (size_t)att->b * att->dims.heads * att->t;
-    size_t global = row_per_item(att) ? rows : rows * wgs;
+    size_t global = att->row_per_item ? rows : rows * wgs;
     return ar__launch(att->ctx, k, name, 1, &global, &wgs);
 }
 
@@ -167,7 +162,7 @@ static enum ar_status softmax_forward(struct ar_attention *att, struct ar_mem ke
     struct ar_ctx *ctx = att->ctx;
     cl_kernel k;
     const char *name =
-        row_per_item(att) ? "attention_softmax_forward_rows" : "attention_softmax_forward";
+        att->row_per_item ? "attention_softmax_forward_rows" : "attention_softmax_forward";
     enum ar_status st = ar__ops_row_kernel(ctx, "attention", name, &k);
     if (st != AR_STATUS_OK)
         return st;
@@ -186,7 +181,7 @@ static enum ar_status softmax_backward(struct ar_attention *att)
     struct ar_ctx *ctx = att->ctx;
     cl_kernel k;
     const char *name =
-        row_per_item(att) ? "attention_softmax_backward_rows" : "attention_softmax_backward";
+        att->row_per_item ? "attention_softmax_backward_rows" : "attention_softmax_backward";
     enum ar_status st = ar__ops_row_kernel(ctx, "attention", name, &k);
     if (st != AR_STATUS_OK)
         return st;

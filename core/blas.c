@@ -78,21 +78,19 @@ void ar_gemm_set_blocking(struct ar_ctx *ctx, size_t n_block, size_t min_nk)
     ctx->gemm_block_min_nk = min_nk;
 }
 
-void ar_gemm_get_blocking(const struct ar_ctx *ctx, size_t *n_block, size_t *min_nk)
-{
-    *n_block = ctx->gemm_n_block;
-    *min_nk = ctx->gemm_block_min_nk;
-}
-
-/* The name a product has in the profile (profile.h): kind and shape. */
-static const char *profile_name(char *buf, size_t size, const char *kind, bool ta, bool tb,
+/* Ends a product's profiled span (profile.h), named by kind and shape: "gemm NT 2048x1152x384",
+ * "gemm batched TN 128x32x128 x192". The name is only made while profiling. */
+static void profile_end_product(struct ar_ctx *ctx, double t0, const char *kind, bool ta, bool tb,
                                 size_t m, size_t n, size_t k, size_t batch)
 {
-    int len = snprintf(buf, size, "%s %c%c %zux%zux%zu", kind, ta ? 'T' : 'N', tb ? 'T' : 'N', m,
-                       n, k);
-    if (batch > 1 && len > 0 && (size_t)len < size)
-        snprintf(buf + len, size - (size_t)len, " x%zu", batch);
-    return buf;
+    char name[96] = "";
+    if (t0 >= 0) {
+        int len = snprintf(name, sizeof name, "%s %c%c %zux%zux%zu", kind, ta ? 'T' : 'N',
+                           tb ? 'T' : 'N', m, n, k);
+        if (batch > 1 && len > 0 && (size_t)len < sizeof name)
+            snprintf(name + len, sizeof name - (size_t)len, " x%zu", batch);
+    }
+    ar__profile_end(ctx, t0, name);
 }
 
 enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m, size_t n, size_t k,
@@ -104,9 +102,7 @@ enum ar_status ar_gemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
         return st;
     double t0 = ar__profile_begin(ctx);
     st = gemm_blocks(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    char name[96];
-    if (t0 >= 0) profile_name(name, sizeof name, "gemm", trans_a, trans_b, m, n, k, 1);
-    ar__profile_end(ctx, t0, t0 >= 0 ? name : "");
+    profile_end_product(ctx, t0, "gemm", trans_a, trans_b, m, n, k, 1);
     return st;
 }
 
@@ -252,8 +248,6 @@ enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool tr
     double t0 = ar__profile_begin(ctx);
     st = packed_batched(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
                         beta, c, ldc, stride_c, batch);
-    char name[96];
-    if (t0 >= 0) profile_name(name, sizeof name, "gemm batched", trans_a, trans_b, m, n, k, batch);
-    ar__profile_end(ctx, t0, t0 >= 0 ? name : "");
+    profile_end_product(ctx, t0, "gemm batched", trans_a, trans_b, m, n, k, batch);
     return st;
 }

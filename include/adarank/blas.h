@@ -30,7 +30,6 @@ enum ar_status ar_gemm_strided_batched(struct ar_ctx *ctx, bool trans_a, bool tr
  * same). n_block 0 turns it off. A context starts with what the device's GemmBlocking table says
  * (tuning.h), or off; `adarank-cl tune --kernels blocking` measures the values for a device. */
 void ar_gemm_set_blocking(struct ar_ctx *ctx, size_t n_block, size_t min_nk);
-void ar_gemm_get_blocking(const struct ar_ctx *ctx, size_t *n_block, size_t *min_nk);
 
 /* Runs products of awkward and of the engine's own sizes (plain, transposed, batched) on the
  * device and compares them with a host reference: AR_STATUS_CLBLAST naming the first wrong one,
