@@ -6,7 +6,8 @@
  * stores it is an "NT" product; its backward makes dx = dy · W ("NN") and dW = dyᵀ · x ("TN").
  *
  * Each product is timed alone: two warm-up calls (CLBlast compiles its kernels on first use),
- * then --repeats calls, each followed by clFinish, and the median is reported. OpenBLAS runs
+ * then --repeats calls, each followed by clFinish and then by the same product in OpenBLAS.
+ * The GF/s columns are medians; the ratio is the median over the adjacent pairs. OpenBLAS runs
  * with as many threads as the machine has online cores: on a CPU OpenCL device (PoCL) both
  * libraries then use the same cores, which is the comparison that decides whether the device
  * path is worth it; on a GPU it is the host baseline a user would otherwise have.
@@ -56,6 +57,7 @@ struct options {
 
 struct result {
     double clblast_s, openblas_s; /* medians; openblas_s = 0 without OpenBLAS */
+    double ratio;                 /* median of OpenBLAS / CLBlast over adjacent pairs; 0 without */
     double max_rel_diff;          /* CLBlast vs OpenBLAS, relative to max |C| */
 };
 
@@ -130,36 +132,63 @@ static size_t ldb_of(const struct shape *s)
     return s->tb ? s->k : s->n;
 }
 
-static enum ar_status time_clblast(struct ar_ctx *ctx, const struct shape *s, struct ar_mem a,
-                                   struct ar_mem b, struct ar_mem c, long repeats, double *times,
-                                   double *out)
+/* Host and device operands large enough for every product, filled once. */
+struct operands {
+    float *a, *b, *c, *c_ref;
+    struct ar_mem da, db, dc;
+    size_t na, nb, nc;
+};
+
+/* One timed CLBlast call, queue drained. */
+static enum ar_status time_clblast_once(struct ar_ctx *ctx, const struct shape *s,
+                                        const struct operands *p, double *seconds)
 {
-    enum ar_status st = AR_STATUS_OK;
-    for (long r = -2; r < repeats && st == AR_STATUS_OK; r++) {
-        double t0 = bench_now_s();
-        st = ar_gemm(ctx, s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, lda_of(s), b, ldb_of(s), 0.0f, c,
-                     s->n);
-        if (st == AR_STATUS_OK) st = ar_ctx_finish(ctx);
-        if (r >= 0) times[r] = bench_now_s() - t0;
-    }
-    *out = st == AR_STATUS_OK ? bench_median(times, repeats) : 0;
+    double t0 = bench_now_s();
+    enum ar_status st = ar_gemm(ctx, s->ta, s->tb, s->m, s->n, s->k, 1.0f, p->da, lda_of(s),
+                                p->db, ldb_of(s), 0.0f, p->dc, s->n);
+    if (st == AR_STATUS_OK) st = ar_ctx_finish(ctx);
+    *seconds = bench_now_s() - t0;
     return st;
 }
 
 #ifdef ADARANK_WITH_OPENBLAS
-static double time_openblas(const struct shape *s, const float *a, const float *b, float *c,
-                            long repeats, double *times)
+static double time_openblas_once(const struct shape *s, const struct operands *p)
 {
-    for (long r = -2; r < repeats; r++) {
-        double t0 = bench_now_s();
-        cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
-                    s->tb ? CblasTrans : CblasNoTrans, (int)s->m, (int)s->n, (int)s->k, 1.0f, a,
-                    (int)lda_of(s), b, (int)ldb_of(s), 0.0f, c, (int)s->n);
-        if (r >= 0) times[r] = bench_now_s() - t0;
-    }
-    return bench_median(times, repeats);
+    double t0 = bench_now_s();
+    cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
+                s->tb ? CblasTrans : CblasNoTrans, (int)s->m, (int)s->n, (int)s->k, 1.0f, p->a,
+                (int)lda_of(s), p->b, (int)ldb_of(s), 0.0f, p->c_ref, (int)s->n);
+    return bench_now_s() - t0;
 }
 #endif
+
+/* Times one product. The two libraries alternate call by call, so both medians come from the
+ * same minutes of a shared machine, and the ratio is the median of the per-pair ratios: a pair
+ * is two adjacent calls, so a slow spell of the machine slows both of them. */
+static enum ar_status time_product(struct ar_ctx *ctx, const struct shape *s,
+                                   const struct operands *p, long repeats, double *ct, double *ot,
+                                   double *ratios, struct result *res)
+{
+    enum ar_status st = AR_STATUS_OK;
+    long rated = 0;
+    for (long r = -2; r < repeats && st == AR_STATUS_OK; r++) {
+        double tc = 0, to = 0;
+        st = time_clblast_once(ctx, s, p, &tc);
+#ifdef ADARANK_WITH_OPENBLAS
+        to = time_openblas_once(s, p);
+#endif
+        if (r < 0) continue;
+        ct[r] = tc, ot[r] = to;
+        if (tc > 0 && to > 0) ratios[rated++] = to / tc;
+    }
+    if (st != AR_STATUS_OK) return st;
+    res->clblast_s = bench_median(ct, repeats);
+#ifdef ADARANK_WITH_OPENBLAS
+    res->openblas_s = bench_median(ot, repeats);
+#endif
+    res->ratio = rated ? bench_median(ratios, rated) : 0;
+    return AR_STATUS_OK;
+}
 
 /* Both libraries computed the same product: a cheap guard against timing a broken path. */
 static double max_rel_diff(const float *x, const float *y, size_t n)
@@ -195,7 +224,9 @@ static void print_text(const struct options *o, struct ar_ctx *ctx, const struct
         printf("OpenBLAS: %d threads (= online cores)\n", threads);
     else
         printf("OpenBLAS: not built in (meson -Dopenblas=enabled to compare)\n");
-    printf("median of %ld runs after 2 warm-up runs; float32, row-major, C = A.B\n\n", o->repeats);
+    printf("median of %ld runs after 2 warm-up runs, the libraries alternating call by call; ratio: "
+           "median over\nthe adjacent pairs; float32, row-major, C = A.B\n\n",
+           o->repeats);
     printf("%-27s %2s %5s %5s %5s %12s %13s %7s\n", "product", "op", "m", "n", "k", "CLBlast GF/s",
            "OpenBLAS GF/s", "ratio");
     double log_sum = 0;
@@ -205,9 +236,9 @@ static void print_text(const struct options *o, struct ar_ctx *ctx, const struct
         if (o->quick && !s->quick) continue;
         double cg = gflops(s, res[i].clblast_s), og = gflops(s, res[i].openblas_s);
         printf("%-27s %2s %5zu %5zu %5zu %12.1f", s->what, op_name(s), s->m, s->n, s->k, cg);
-        if (threads > 0 && og > 0) {
-            printf(" %13.1f %7.3f\n", og, cg / og);
-            log_sum += log(cg / og), rated++;
+        if (threads > 0 && og > 0 && res[i].ratio > 0) {
+            printf(" %13.1f %7.3f\n", og, res[i].ratio);
+            log_sum += log(res[i].ratio), rated++;
         } else {
             printf(" %13s %7s\n", "-", "-");
         }
@@ -246,11 +277,11 @@ static void print_json(const struct options *o, struct ar_ctx *ctx, const struct
                "\"clblast_gflops\": %.3f, \"clblast_ms\": %.4f",
                first ? "" : ",", s->what, op_name(s), s->m, s->n, s->k, cg, res[i].clblast_s * 1e3);
         first = 0;
-        if (threads > 0 && og > 0) {
+        if (threads > 0 && og > 0 && res[i].ratio > 0) {
             printf(", \"openblas_gflops\": %.3f, \"openblas_ms\": %.4f, \"ratio\": %.4f, "
                    "\"max_rel_diff\": %.3g}",
-                   og, res[i].openblas_s * 1e3, cg / og, res[i].max_rel_diff);
-            log_sum += log(cg / og), rated++;
+                   og, res[i].openblas_s * 1e3, res[i].ratio, res[i].max_rel_diff);
+            log_sum += log(res[i].ratio), rated++;
         } else {
             printf(", \"openblas_gflops\": null, \"ratio\": null}");
         }
@@ -261,13 +292,6 @@ static void print_json(const struct options *o, struct ar_ctx *ctx, const struct
     else
         printf("null}\n");
 }
-
-/* Host and device operands large enough for every product, filled once. */
-struct operands {
-    float *a, *b, *c, *c_ref;
-    struct ar_mem da, db, dc;
-    size_t na, nb, nc;
-};
 
 static enum ar_status operands_init(struct ar_ctx *ctx, struct operands *p)
 {
@@ -309,21 +333,20 @@ static void operands_free(struct operands *p)
 static int run_all(const struct options *o, struct ar_ctx *ctx, struct operands *p,
                    struct result *res)
 {
-    double *times = malloc((size_t)o->repeats * sizeof *times);
-    if (!times) return CLI_EXIT_FAILURE;
-    int rc = CLI_EXIT_OK;
+    size_t n = (size_t)o->repeats;
+    double *ct = malloc(n * sizeof *ct), *ot = malloc(n * sizeof *ot);
+    double *ratios = malloc(n * sizeof *ratios);
+    int rc = ct && ot && ratios ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
     for (size_t i = 0; i < SHAPE_COUNT && rc == CLI_EXIT_OK; i++) {
         const struct shape *s = &shapes[i];
         if (o->quick && !s->quick) continue;
-        enum ar_status st =
-            time_clblast(ctx, s, p->da, p->db, p->dc, o->repeats, times, &res[i].clblast_s);
+        enum ar_status st = time_product(ctx, s, p, o->repeats, ct, ot, ratios, &res[i]);
         if (st == AR_STATUS_OK) st = ar_mem_read(ctx, p->dc, p->c, s->m * s->n);
         if (st != AR_STATUS_OK) {
             rc = cli_report(ctx, st, s->what);
             break;
         }
 #ifdef ADARANK_WITH_OPENBLAS
-        res[i].openblas_s = time_openblas(s, p->a, p->b, p->c_ref, o->repeats, times);
         res[i].max_rel_diff = max_rel_diff(p->c, p->c_ref, s->m * s->n);
         if (!(res[i].max_rel_diff <= 1e-3)) {
             fprintf(stderr,
@@ -336,7 +359,7 @@ static int run_all(const struct options *o, struct ar_ctx *ctx, struct operands 
         (void)max_rel_diff;
 #endif
     }
-    free(times);
+    free(ct), free(ot), free(ratios);
     return rc;
 }
 
