@@ -47,12 +47,13 @@ static enum ar_status sgemm(struct ar_ctx *ctx, bool trans_a, bool trans_b, size
 }
 
 /* A product whose op(B) is large runs as column blocks of C, (m, n_block) each, when the
- * device's GemmBlocking table asks for it. On PoCL's CPU device CLBlast runs such products at
- * 0.28-0.41x OpenBLAS in one call and at 0.39-0.63x in blocks of 384 columns (512 and 2048 rows,
- * n·k of 1 to 2.4 M floats; docs/performance.md): each call then copies and transposes a slice
- * of B small enough to stay in cache for the Xgemm kernel that reads it. Below about 0.6 M
- * floats the extra calls cost more than they save, hence the table's threshold. Each block is
- * a whole product (all of k), so every element is the same sum as without blocks. */
+ * device's GemmBlocking table asks for it: each call then copies and transposes a slice of B
+ * small enough to stay in cache for the Xgemm kernel that reads it. On PoCL's CPU device with an
+ * Xgemm table of 8x8 work-items this took the products with a 3072-long dimension from
+ * 0.28-0.41x OpenBLAS to 0.39-0.63x; with the 4x8 work-items shipped since, one call is as fast,
+ * and that table turns blocking off (docs/performance.md). Small products get slower in blocks,
+ * hence the table's threshold. Each block is a whole product (all of k), so every element is
+ * the same sum as without blocks. */
 static enum ar_status gemm_blocks(struct ar_ctx *ctx, bool trans_a, bool trans_b, size_t m,
                                   size_t n, size_t k, float alpha, struct ar_mem a, size_t lda,
                                   struct ar_mem b, size_t ldb, float beta, struct ar_mem c,
