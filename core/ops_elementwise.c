@@ -93,7 +93,7 @@ enum ar_status ar_activation_forward(struct ar_ctx *ctx, enum ar_activation act,
     cl_uint x_off = ar__ops_off(x), y_off = ar__ops_off(y);
     st = ar__args(ctx, k, "activation_forward", 5, AR__ARG(ni), AR__ARG(x.buf), AR__ARG(x_off),
                   AR__ARG(y.buf), AR__ARG(y_off));
-    return st != AR_STATUS_OK ? st : ar__ops_launch_1d(ctx, k, "activation_forward", n);
+    return st != AR_STATUS_OK ? st : ar__ops_launch_1d(ctx, k, "activation_forward", (n + 7) / 8);
 }
 
 enum ar_status ar_activation_backward(struct ar_ctx *ctx, enum ar_activation act, size_t n,
@@ -114,7 +114,7 @@ enum ar_status ar_activation_backward(struct ar_ctx *ctx, enum ar_activation act
     cl_uint x_off = ar__ops_off(x), dy_off = ar__ops_off(dy), dx_off = ar__ops_off(dx);
     st = ar__args(ctx, k, "activation_backward", 7, AR__ARG(ni), AR__ARG(x.buf), AR__ARG(x_off),
                   AR__ARG(dy.buf), AR__ARG(dy_off), AR__ARG(dx.buf), AR__ARG(dx_off));
-    return st != AR_STATUS_OK ? st : ar__ops_launch_1d(ctx, k, "activation_backward", n);
+    return st != AR_STATUS_OK ? st : ar__ops_launch_1d(ctx, k, "activation_backward", (n + 7) / 8);
 }
 
 /* Forward and backward are the same kernel: the mask is recomputed from (seed, stream, index),
