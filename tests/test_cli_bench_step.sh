@@ -43,6 +43,25 @@ has "^our kernels +[0-9.]+ ms" "the kernels' sum"
 expect 0 "no python" "$cli" bench step --quick --steps 1 --model "$tiny" --python "$tmp/no-python"
 has "^PyTorch: not available \(.*no-python cannot be run\)" "missing interpreter reason"
 
+# --rounds N: PyTorch runs after each round of adarank-cl's steps. A stand-in for the reference
+# script reports 100, 300 and 200 ms in turn: the reported PyTorch step is their median, 200 ms,
+# and the stand-in ran once per round.
+cat >"$tmp/torch_stand_in.sh" <<'EOF'
+n=$(cat "$0.count" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" >"$0.count"
+case $n in 1) ms=100 ;; 2) ms=300 ;; *) ms=200 ;; esac
+echo "{\"ok\": true, \"step_ms\": $ms, \"cpu_ms\": $((2 * ms)), \"impl\": \"stand-in\", \"torch\": \"0\", \"threads\": 1, \"loss_first\": 0.7}"
+EOF
+expect 0 "bench step --rounds 3" "$cli" bench step --quick --steps 1 --rounds 3 --threads 1 --model "$tiny" \
+    --python /bin/sh --torch-script "$tmp/torch_stand_in.sh"
+has "median of 3 rounds, each adarank-cl's steps then PyTorch's" "the rounds in the set-up line"
+has "^PyTorch step: +200\.0 ms \(stand-in, torch 0, 1 threads" "PyTorch's step is the median of the rounds"
+has "^ratio adarank-cl/PyTorch: [0-9]+\.[0-9]+ \(median of the rounds' ratios\)" "the ratio line"
+has "PyTorch 400\.0 ms, ratio [0-9.]+" "PyTorch's CPU time is the median of the rounds"
+if [ "$(cat "$tmp/torch_stand_in.sh.count")" = 3 ]; then ok; else bad "the stand-in ran $(cat "$tmp/torch_stand_in.sh.count") times, want 3"; fi
+expect 2 "bad --rounds" "$cli" bench step --rounds 0
+
 # Bad input: exit 3 with a message naming the problem; bad options: exit 2.
 expect 3 "missing model folder" "$cli" bench step --quick --no-torch --model "$tmp/nowhere"
 has "--model $tmp/nowhere: no config.json there" "missing model message"

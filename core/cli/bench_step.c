@@ -44,6 +44,9 @@ static void usage(FILE *out)
             "  --targets LIST    LoRA target modules (default query,value)\n"
             "  --steps K         timed steps after 2 warm-up steps, median reported (default 5,\n"
             "                    --quick 2)\n"
+            "  --rounds N        alternate N times: adarank-cl's steps, then PyTorch's; every\n"
+            "                    figure is the median over the rounds, the ratio the median of\n"
+            "                    the rounds' ratios (default 1)\n"
             "  --threads N       CPU threads for PoCL (POCL_MAX_PTHREAD_COUNT) and for PyTorch\n"
             "                    (default: $POCL_MAX_PTHREAD_COUNT, else the online CPUs)\n"
             "  --device N|NAME   device index or name substring\n"
@@ -110,6 +113,8 @@ static int parse_options(int argc, char **argv, struct step_options *o)
             rc = parse_int(a, argv[++i], 0, 1024, &o->rank);
         } else if (!strcmp(a, "--steps")) {
             rc = parse_int(a, argv[++i], 1, 1000, &o->steps);
+        } else if (!strcmp(a, "--rounds")) {
+            rc = parse_int(a, argv[++i], 1, 100, &o->rounds);
         } else if (!strcmp(a, "--threads")) {
             rc = parse_int(a, argv[++i], 1, 1024, &o->threads);
         } else {
@@ -122,6 +127,7 @@ static int parse_options(int argc, char **argv, struct step_options *o)
     if (!o->model || !*o->model) o->model = ".cache/models/all-MiniLM-L6-v2";
     if (!o->batch) o->batch = o->quick ? 4 : 16;
     if (!o->steps) o->steps = o->quick ? 2 : 5;
+    if (!o->rounds) o->rounds = 1;
     o->warmup = o->quick ? 1 : 2;
     const char *pocl = getenv("POCL_MAX_PTHREAD_COUNT");
     if (!o->threads && pocl && atoi(pocl) > 0) o->threads = atoi(pocl);
@@ -264,7 +270,70 @@ static enum ar_status time_steps(struct ar_ctx *ctx, struct ar_model *model,
     return st;
 }
 
-static int run_ours(struct ar_ctx *ctx, const struct step_options *o, struct step_result *r)
+/* Medians over the rounds: PyTorch runs right after each round of adarank-cl's steps, so a
+ * round's ratio compares two measurements taken a minute apart, and the median of the rounds'
+ * ratios is steadier on a shared machine than one ratio of two separate runs. */
+struct rounds {
+    double *v; /* 7 arrays of R: ours step, forward, backward, optimizer, cpu; torch step, cpu */
+    int R, torch_ok;
+};
+
+static void rounds_reduce(struct rounds *rd, int done, struct step_result *r,
+                          struct torch_result *t)
+{
+    double *v = rd->v, *tmp = v + 7 * rd->R;
+    int R = rd->R;
+    r->step_s = bench_median(memcpy(tmp, v, (size_t)done * sizeof *v), done);
+    for (int p = 0; p < 3; p++)
+        r->phase_s[p] = bench_median(memcpy(tmp, v + (p + 1) * R, (size_t)done * sizeof *v), done);
+    r->cpu_s = bench_median(memcpy(tmp, v + 4 * R, (size_t)done * sizeof *v), done);
+    if (rd->torch_ok < done || !t->ok) return;
+    t->step_s = bench_median(memcpy(tmp, v + 5 * R, (size_t)done * sizeof *v), done);
+    t->cpu_s = bench_median(memcpy(tmp, v + 6 * R, (size_t)done * sizeof *v), done);
+    for (int k = 0; k < done; k++)
+        tmp[k] = v[k] / v[5 * R + k];
+    r->ratio = bench_median(tmp, done);
+    if (t->cpu_s > 0) {
+        for (int k = 0; k < done; k++)
+            tmp[k] = v[4 * R + k] / v[6 * R + k];
+        r->cpu_ratio = bench_median(tmp, done);
+    }
+}
+
+static enum ar_status time_rounds(struct ar_ctx *ctx, struct ar_model *model,
+                                  const struct ar_batch *batch, const struct step_options *o,
+                                  struct step_result *r, struct torch_result *t)
+{
+    struct rounds rd = {malloc((size_t)o->rounds * 8 * sizeof(double)), o->rounds, 0};
+    if (!rd.v) return AR_STATUS_OUT_OF_MEMORY;
+    enum ar_status st = AR_STATUS_OK;
+    int done = 0;
+    float loss_first = NAN;
+    for (; done < o->rounds && st == AR_STATUS_OK; done++) {
+        st = time_steps(ctx, model, batch, o, r);
+        if (st != AR_STATUS_OK) break;
+        if (done == 0) loss_first = r->loss_first;
+        rd.v[done] = r->step_s, rd.v[4 * rd.R + done] = r->cpu_s;
+        for (int p = 0; p < 3; p++)
+            rd.v[(p + 1) * rd.R + done] = r->phase_s[p];
+        if (rd.torch_ok == done && (done == 0 || t->ok)) {
+            step_run_torch(o, r->labels, t);
+            if (t->ok) {
+                rd.v[5 * rd.R + done] = t->step_s, rd.v[6 * rd.R + done] = t->cpu_s;
+                rd.torch_ok++;
+            }
+        }
+    }
+    if (st == AR_STATUS_OK) {
+        r->loss_first = loss_first;
+        rounds_reduce(&rd, done, r, t);
+    }
+    free(rd.v);
+    return st;
+}
+
+static int run_ours(struct ar_ctx *ctx, const struct step_options *o, struct step_result *r,
+                    struct torch_result *t)
 {
     struct ar_model_options mo = ar_model_default_options();
     mo.num_labels = checkpoint_labels(o->model);
@@ -291,9 +360,9 @@ static int run_ours(struct ar_ctx *ctx, const struct step_options *o, struct ste
     if (!synthetic_new(&s, o->batch, o->seq, c->vocab_size, mo.num_labels))
         st = AR_STATUS_OUT_OF_MEMORY;
     struct ar_batch batch = {o->batch, o->seq, s.ids, s.types, s.mask, s.labels};
-    if (st == AR_STATUS_OK) st = time_steps(ctx, model, &batch, o, r);
+    if (st == AR_STATUS_OK) st = time_rounds(ctx, model, &batch, o, r, t);
     if (st == AR_STATUS_OK && o->profile && !o->json)
-        st = step_profile_run(ctx, model, &batch, o->warmup + o->steps, r);
+        st = step_profile_run(ctx, model, &batch, o->rounds * (o->warmup + o->steps), r);
     r->device_now = ar_ctx_device_bytes(ctx, &r->device_peak);
     struct rusage ru;
     r->rss_kb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
@@ -345,10 +414,9 @@ int cli_bench_step(int argc, char **argv)
     step_loadavg(ours.load);
     struct ar_ctx *ctx = cli_open_context(o.device, &rc);
     if (!ctx) return rc;
-    rc = run_ours(ctx, &o, &ours);
+    struct torch_result torch = {0};
+    rc = run_ours(ctx, &o, &ours, &torch);
     if (rc == CLI_EXIT_OK) {
-        struct torch_result torch = {0};
-        step_run_torch(&o, ours.labels, &torch);
         step_loadavg(ours.load + 3);
         step_print(&o, ctx, &ours, &torch);
         if (o.profile && !o.json) step_profile_print(ctx, &ours);

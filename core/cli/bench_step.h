@@ -11,7 +11,7 @@
 
 struct step_options {
     const char *model, *targets, *device, *script, *python;
-    int batch, seq, rank, steps, warmup, threads;
+    int batch, seq, rank, steps, warmup, threads, rounds;
     bool quick, json, no_torch, profile;
 };
 
@@ -28,6 +28,9 @@ struct step_result {
     long rss_kb;                    /* peak resident set of this process */
     double load[6];                 /* 1/5/15-minute load averages at the start and at the end */
     double profiled_step_s;         /* --profile: the profiled step's wall time */
+    /* Against PyTorch (0 without it): medians over the rounds of each round's ratio of
+     * adarank-cl's median step to PyTorch's, in wall time and in CPU time. */
+    double ratio, cpu_ratio;
 };
 
 struct torch_result {

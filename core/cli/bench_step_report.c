@@ -199,19 +199,23 @@ static void print_text(const struct step_options *o, struct ar_ctx *ctx,
            o->model, r->cfg.model_type, r->cfg.num_layers, r->cfg.hidden_size, o->batch, o->seq,
            o->rank, o->targets, r->modules, o->threads);
     printf("step = zero grad + forward + backward + grad-norm clip + AdamW; median of %d after "
-           "%d warm-up\n\n",
+           "%d warm-up",
            o->steps, o->warmup);
+    if (o->rounds > 1)
+        printf("; median of %d rounds, each adarank-cl's steps then PyTorch's", o->rounds);
+    printf("\n\n");
     printf("adarank-cl step: %.1f ms (forward %.1f, backward %.1f, optimizer %.1f ms); loss %.4f\n",
            r->step_s * 1e3, r->phase_s[0] * 1e3, r->phase_s[1] * 1e3, r->phase_s[2] * 1e3,
            (double)r->loss_first);
     if (t->ok) {
         printf("PyTorch step:    %.1f ms (%s, torch %s, %d threads, %s); loss %.4f\n",
                t->step_s * 1e3, t->impl, t->version, t->threads, t->python, t->loss_first);
-        printf("ratio adarank-cl/PyTorch: %.2f\n", r->step_s / t->step_s);
+        printf("ratio adarank-cl/PyTorch: %.2f%s\n", r->ratio,
+               o->rounds > 1 ? " (median of the rounds' ratios)" : "");
         if (t->cpu_s > 0)
             printf("CPU time per step (all threads): adarank-cl %.1f ms, PyTorch %.1f ms, ratio "
                    "%.2f\n",
-                   r->cpu_s * 1e3, t->cpu_s * 1e3, r->cpu_s / t->cpu_s);
+                   r->cpu_s * 1e3, t->cpu_s * 1e3, r->cpu_ratio);
     } else {
         printf("PyTorch: not available (%s)\n", t->reason);
     }
@@ -247,7 +251,8 @@ static void print_json(const struct step_options *o, struct ar_ctx *ctx,
     put_string("model", o->model);
     printf(", \"batch\": %d, \"seq\": %d, \"rank\": %d, ", o->batch, o->seq, o->rank);
     put_string("targets", o->targets);
-    printf(", \"threads\": %d, \"steps\": %d, \"warmup\": %d,\n", o->threads, o->steps, o->warmup);
+    printf(", \"threads\": %d, \"steps\": %d, \"warmup\": %d, \"rounds\": %d,\n", o->threads,
+           o->steps, o->warmup, o->rounds);
     printf(" \"adarank\": {\"step_ms\": %.3f, \"forward_ms\": %.3f, \"backward_ms\": %.3f, "
            "\"optimizer_ms\": %.3f, \"cpu_ms\": %.3f, \"peak_rss_kb\": %ld, \"device_bytes\": %zu, "
            "\"device_peak_bytes\": %zu, \"base_bytes\": %zu, \"arena_bytes\": %zu, "
@@ -262,7 +267,7 @@ static void print_json(const struct step_options *o, struct ar_ctx *ctx,
         put_string("impl", t->impl);
         printf(", ");
         put_string("version", t->version);
-        printf("}, \"ratio\": %.4f,\n", r->step_s / t->step_s);
+        printf("}, \"ratio\": %.4f, \"cpu_ratio\": %.4f,\n", r->ratio, r->cpu_ratio);
     } else {
         printf(" \"torch\": null, ");
         put_string("torch_reason", t->reason);
