@@ -1,13 +1,16 @@
 /* Scaled dot-product attention: everything except the two big products (those are CLBlast
  * strided-batched GEMMs over B·H, see core/attention.c).
  *
- *   attention_permute:   src (B, T, C) with row stride ld → dst (B, H, T, D), C = H·D, or
- *                        (B, H, D, T) when transposed: one of q, k, v out of BERT's / GPT-2's
+ *   attention_permute:   src (B, T, C) with row stride ld → dst (B, H, T, DP), C = H·D, or
+ *                        (B, H, DP, T) when transposed: one of q, k, v out of BERT's / GPT-2's
  *                        fused projection (ld = 3C, src at the block's column), or dout into
- *                        per-head layout for the backward pass.
- *   attention_unpermute: the inverse, (B, H, T, D) or (B, H, D, T) → (B, T, C) with row stride
- *                        ld: the heads of the output concatenated, or dq, dkᵀ, dvᵀ each into its
- *                        block of dqkv.
+ *                        per-head layout for the backward pass. DP ≥ D is the head size as
+ *                        stored (core/attention.c pads it on CPU devices); the DP − D padding
+ *                        entries are written as zeros, so the products over DP equal those
+ *                        over D whatever the buffer held before.
+ *   attention_unpermute: the inverse, (B, H, T, DP) or (B, H, DP, T) → (B, T, C) with row stride
+ *                        ld, the padding left out: the heads of the output concatenated, or dq,
+ *                        dkᵀ, dvᵀ each into its block of dqkv.
  *   attention_softmax_forward: in place over the scaled scores (B, H, T, T): row (b, h, i)
  *                        becomes softmax over the keys j that are kept — key_mask[b, j] ≠ 0 (when
  *                        has_mask) and j ≤ i (when causal). Masked keys get probability exactly 0,
@@ -16,7 +19,7 @@
  *   attention_softmax_backward: in place over dP (B, H, T, T): dS = P ⊙ (dP − Σ_j P·dP), the
  *                        softmax Jacobian-vector product; masked entries have P = 0, so dS = 0.
  *
- * Work-items: the permutes use a 3-D range (D, H, B·T), one work-item per element, a head's D
+ * Work-items: the permutes use a 3-D range (DP or D, H, B·T), one work-item per element, a head's
  * contiguous floats along dimension 0 so both sides' accesses are contiguous. The softmaxes use one
  * work-group of AR_WGS work-items per row of T (global B·H·T·AR_WGS) with local-memory reductions;
  * their _rows variants, for CPU devices, one work-item per row.
@@ -40,29 +43,30 @@ inline float att_group_reduce(float v, int op, __local float *scratch)
     return r;
 }
 
-/* Offset of element (b, h, t, d) of a (B, H, T, D) tensor, or of a (B, H, D, T) one (each
+/* Offset of element (b, h, t, d) of a (B, H, T, DP) tensor, or of a (B, H, DP, T) one (each
  * head's matrix transposed) when transposed. */
-inline size_t att_head_index(int bi, int hi, int ti, int di, int h, int t, int d, int transposed)
+inline size_t att_head_index(int bi, int hi, int ti, int di, int h, int t, int dp, int transposed)
 {
-    size_t head = ((size_t)bi * h + hi) * t * d;
-    return head + (transposed ? (size_t)di * t + ti : (size_t)ti * d + di);
+    size_t head = ((size_t)bi * h + hi) * t * dp;
+    return head + (transposed ? (size_t)di * t + ti : (size_t)ti * dp + di);
 }
 
-/* One work-item per element, in a 3-D range (D, H, B·T): dimension 0 runs along a head's d
+/* One work-item per element, in a 3-D range (DP, H, B·T): dimension 0 runs along a head's
  * contiguous floats on both sides, and the divisions that split B·T are uniform over a
  * work-group (one head vector), not paid per element as a flat index would. */
-__kernel void attention_permute(int b, int t, int h, int d, int ld, int transposed,
+__kernel void attention_permute(int b, int t, int h, int d, int dp, int ld, int transposed,
                                 __global const float *src, uint src_off, __global float *dst,
                                 uint dst_off)
 {
     int di = (int)get_global_id(0), hi = (int)get_global_id(1), bt = (int)get_global_id(2);
-    if (di >= d || hi >= h || bt >= b * t)
+    if (di >= dp || hi >= h || bt >= b * t)
         return;
-    dst[dst_off + att_head_index(bt / t, hi, bt % t, di, h, t, d, transposed)] =
-        src[src_off + (size_t)bt * ld + (size_t)hi * d + di];
+    dst[dst_off + att_head_index(bt / t, hi, bt % t, di, h, t, dp, transposed)] =
+        di < d ? src[src_off + (size_t)bt * ld + (size_t)hi * d + di] : 0.0f;
 }
 
-__kernel void attention_unpermute(int b, int t, int h, int d, int ld, int transposed,
+/* Range (D, H, B·T): the padding is not read. */
+__kernel void attention_unpermute(int b, int t, int h, int d, int dp, int ld, int transposed,
                                   __global const float *src, uint src_off, __global float *dst,
                                   uint dst_off)
 {
@@ -70,7 +74,7 @@ __kernel void attention_unpermute(int b, int t, int h, int d, int ld, int transp
     if (di >= d || hi >= h || bt >= b * t)
         return;
     dst[dst_off + (size_t)bt * ld + (size_t)hi * d + di] =
-        src[src_off + att_head_index(bt / t, hi, bt % t, di, h, t, d, transposed)];
+        src[src_off + att_head_index(bt / t, hi, bt % t, di, h, t, dp, transposed)];
 }
 
 __kernel void attention_softmax_forward(int b, int h, int t, int causal,

@@ -17,6 +17,15 @@
  * T = 128 and D = 32, the products with 32 output columns took 18-25 ms per call as NN or TN
  * with 128 rows, and 10-17 ms as NT, or as TN with 32 rows; S = q·kᵀ took 2.5-3.2 ms as NN
  * against 3.8-5.1 as NT.
+ *
+ * On CPU devices a head size D from 32 to 63 is stored padded to DP = 64 (zeros, written by
+ * the permute kernel), and every product runs over DP instead of D: the results are the same,
+ * since the padding adds exact zeros. CLBlast pads a 32-wide operand to its 64-wide tiles
+ * itself, copying every one of the B·H matrices to do so; on PoCL's CPU device (T = 128, 192
+ * matrices, D = 32) the products with D output columns or rows took 10-13 ms a call, and over
+ * DP = 64, twice the multiply-adds, 4.7-6.5 ms in the same forms; S = q·kᵀ and dP went from
+ * 2.3 to 4.6 ms. Memory: the six per-head tensors double. ADARANK_ATTENTION_HEAD_PAD=N
+ * overrides the choice: pad to a multiple of N, 0 for none.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -31,11 +40,12 @@ struct ar_attention {
      * at offset 0 and is packed (CLBlast's strided-batched routine needs that; blas.c would
      * otherwise copy each view into scratch first). k, v and their gradients are stored with
      * each head's matrix transposed, (D, T): see the header comment. */
-    struct ar_mem heads[3];  /* q (B, H, T, D), kᵀ and vᵀ (B, H, D, T) of the last forward */
+    struct ar_mem heads[3];  /* q (B, H, T, DP), kᵀ and vᵀ (B, H, DP, T) of the last forward */
     struct ar_mem probs;     /* (B, H, T, T): P of the last forward */
     struct ar_mem dprobs;    /* (B, H, T, T): dP, then dS in place, during backward */
-    struct ar_mem dheads[3]; /* [0] (B, H, T, D): out_h in forward, dout_h then dq in backward;
-                              * [1] dkᵀ, [2] dvᵀ (B, H, D, T) */
+    struct ar_mem dheads[3]; /* [0] (B, H, T, DP): out_h in forward, dout_h then dq in backward;
+                              * [1] dkᵀ, [2] dvᵀ (B, H, DP, T) */
+    int dp;                  /* the head size as stored: D, or D padded (see the header) */
     int b, t;             /* shape of the last forward; 0 before the first */
     bool row_per_item;       /* softmax kernels: one work-item per row (else a group per row) */
 };
@@ -64,7 +74,7 @@ static enum ar_status check_dims(struct ar_ctx *ctx, const struct ar_attention_d
                         d->batch, d->time, d->heads, d->head_size);
     /* The kernels index with 32-bit ints: the largest tensors must stay below INT_MAX. */
     double bh = (double)d->batch * d->heads;
-    double big = fmax(bh * d->time * d->time, 3.0 * bh * d->time * d->head_size);
+    double big = fmax(bh * d->time * d->time, 3.0 * bh * d->time * (d->head_size + 64.0));
     if (big > (double)INT_MAX)
         return ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT,
                         "ar_attention_new: workspace of %.0f floats per tensor exceeds %d", big,
@@ -83,6 +93,18 @@ static bool choose_row_per_item(const struct ar_ctx *ctx)
     return ctx->info.type == AR_DEVICE_TYPE_CPU;
 }
 
+/* The stored head size (see the header comment): D rounded up to a multiple of
+ * ADARANK_ATTENTION_HEAD_PAD when that is set (0: no padding), else 64 for 32 ≤ D < 64 on CPU
+ * devices, where it was measured, and D elsewhere. */
+static int choose_padded_head(const struct ar_ctx *ctx, int d)
+{
+    const char *forced = getenv("ADARANK_ATTENTION_HEAD_PAD");
+    int multiple = forced && *forced ? atoi(forced) : -1;
+    if (multiple < 0 || multiple > 1024)
+        multiple = ctx->info.type == AR_DEVICE_TYPE_CPU && d >= 32 && d < 64 ? 64 : 0;
+    return multiple > 0 ? (d + multiple - 1) / multiple * multiple : d;
+}
+
 enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_dims *dims,
                                 struct ar_attention **out)
 {
@@ -98,8 +120,9 @@ enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_di
     att->ctx = ctx;
     att->dims = *dims;
     att->row_per_item = choose_row_per_item(ctx);
+    att->dp = choose_padded_head(ctx, dims->head_size);
     size_t bh = (size_t)dims->batch * (size_t)dims->heads;
-    size_t n_head = bh * (size_t)dims->time * (size_t)dims->head_size;
+    size_t n_head = bh * (size_t)dims->time * (size_t)att->dp;
     size_t n_probs = bh * (size_t)dims->time * (size_t)dims->time;
     for (int g = 0; g < 3 && st == AR_STATUS_OK; g++) {
         st = ar_mem_alloc(ctx, n_head, &att->heads[g]);
@@ -123,8 +146,9 @@ enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_di
     return AR_STATUS_OK;
 }
 
-/* permute: the (B, T, C) view src, rows ld floats apart, into the per-head dst (B, H, T, D),
- * or (B, H, D, T) when transposed; unpermute: the per-head src back into the view dst. */
+/* permute: the (B, T, C) view src, rows ld floats apart, into the per-head dst (B, H, T, DP),
+ * or (B, H, DP, T) when transposed, padding zeroed; unpermute: the per-head src back into the
+ * view dst, padding left out. */
 static enum ar_status permute(struct ar_attention *att, const char *name, struct ar_mem src,
                               struct ar_mem dst, int ld, bool transposed)
 {
@@ -133,19 +157,20 @@ static enum ar_status permute(struct ar_attention *att, const char *name, struct
     enum ar_status st = ar__ops_row_kernel(ctx, "attention", name, &k);
     if (st != AR_STATUS_OK)
         return st;
-    int h = att->dims.heads, d = att->dims.head_size;
+    int h = att->dims.heads, d = att->dims.head_size, dp = att->dp;
     cl_uint s_off = ar__ops_off(src), d_off = ar__ops_off(dst);
     cl_int tr = transposed;
-    st = ar__args(ctx, k, name, 10, AR__ARG(att->b), AR__ARG(att->t), AR__ARG(h), AR__ARG(d),
-                  AR__ARG(ld), AR__ARG(tr), AR__ARG(src.buf), AR__ARG(s_off), AR__ARG(dst.buf),
-                  AR__ARG(d_off));
+    st = ar__args(ctx, k, name, 11, AR__ARG(att->b), AR__ARG(att->t), AR__ARG(h), AR__ARG(d),
+                  AR__ARG(dp), AR__ARG(ld), AR__ARG(tr), AR__ARG(src.buf), AR__ARG(s_off),
+                  AR__ARG(dst.buf), AR__ARG(d_off));
     if (st != AR_STATUS_OK)
         return st;
-    /* Work-groups of one head vector (d work-items) when the device allows, else the
-     * driver's choice. */
-    size_t global[3] = {(size_t)d, (size_t)h, (size_t)att->b * att->t};
-    size_t local[3] = {(size_t)d, 1, 1};
-    bool fits = (size_t)d <= ctx->info.max_work_group_size;
+    /* Work-groups of one head vector (the permute writes its padding too) when the device
+     * allows, else the driver's choice. */
+    size_t width = strcmp(name, "attention_permute") ? (size_t)d : (size_t)dp;
+    size_t global[3] = {width, (size_t)h, (size_t)att->b * att->t};
+    size_t local[3] = {width, 1, 1};
+    bool fits = width <= ctx->info.max_work_group_size;
     return ar__launch(ctx, k, name, 3, global, fits ? local : NULL);
 }
 
@@ -225,19 +250,19 @@ enum ar_status ar_attention_forward(struct ar_attention *att, int b, int t, stru
         return st;
     att->b = b;
     att->t = t;
-    size_t d = (size_t)att->dims.head_size;
+    size_t dp = (size_t)att->dp; /* the products run over the stored, padded head size */
     int c = att->dims.heads * att->dims.head_size;
     struct ar_mem q = att->heads[0], kt = att->heads[1], vt = att->heads[2];
-    float scale = 1.0f / sqrtf((float)d);
+    float scale = 1.0f / sqrtf((float)att->dims.head_size);
     for (int g = 0; g < 3 && st == AR_STATUS_OK; g++) /* q, kᵀ, vᵀ: column blocks of qkv */
         st = permute(att, "attention_permute", ar_mem_at(qkv, (size_t)g * c), att->heads[g],
                      3 * c, g > 0);
     if (st == AR_STATUS_OK) /* S = q·kᵀ/sqrt(D) */
-        st = heads_gemm(att, false, false, t, t, d, scale, q, kt, att->probs);
+        st = heads_gemm(att, false, false, t, t, dp, scale, q, kt, att->probs);
     if (st == AR_STATUS_OK)
         st = softmax_forward(att, key_mask);
     if (st == AR_STATUS_OK) /* out_h = P·v = P·(vᵀ)ᵀ */
-        st = heads_gemm(att, false, true, t, d, t, 1.0f, att->probs, vt, att->dheads[0]);
+        st = heads_gemm(att, false, true, t, dp, t, 1.0f, att->probs, vt, att->dheads[0]);
     if (st == AR_STATUS_OK)
         st = permute(att, "attention_unpermute", att->dheads[0], out, c, false);
     if (st != AR_STATUS_OK)
@@ -260,12 +285,12 @@ enum ar_status ar_attention_backward(struct ar_attention *att, struct ar_mem dou
         st = ar__ops_need(ctx, what, "dqkv", dqkv);
     if (st != AR_STATUS_OK)
         return st;
-    size_t t = (size_t)att->t, d = (size_t)att->dims.head_size;
+    size_t t = (size_t)att->t, d = (size_t)att->dp; /* products over the padded head size */
     int c = att->dims.heads * att->dims.head_size;
     struct ar_mem q = att->heads[0], kt = att->heads[1], vt = att->heads[2];
     struct ar_mem dq = att->dheads[0], dkt = att->dheads[1], dvt = att->dheads[2];
     struct ar_mem dout_h = dq; /* dq is written last, after dout_h's two readers */
-    float scale = 1.0f / sqrtf((float)d);
+    float scale = 1.0f / sqrtf((float)att->dims.head_size);
     st = permute(att, "attention_permute", dout, dout_h, c, false);
     if (st == AR_STATUS_OK) /* dvᵀ = (Pᵀ·dout_h)ᵀ = dout_hᵀ·P */
         st = heads_gemm(att, true, false, d, t, t, 1.0f, dout_h, att->probs, dvt);

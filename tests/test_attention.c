@@ -2,7 +2,7 @@
  * length per batch row (and a hole), a fully padded row (zeros, not NaN), causal masking, no
  * mask, and a workspace larger than the call. The gradient dqkv is checked against central finite
  * differences in double of L = Σ w ⊙ out(qkv). Every operand sits at a non-zero offset inside a
- * guarded buffer. */
+ * guarded buffer, and each workspace first runs a pass over NaNs that must leave no trace. */
 #include "ops_check.h"
 
 #define FD_STEP 1e-4 /* see test.h */
@@ -105,13 +105,23 @@ static void run_case(struct ar_ctx *ctx, const char *name, struct att_case ac)
     struct tbuf tq = tb_new(ctx, n_qkv, 5), to = tb_new(ctx, n_out, 3);
     struct tbuf tm = tb_new(ctx, (size_t)ac.b * ac.t, 7), tdo = tb_new(ctx, n_out, 9);
     struct tbuf tdq = tb_new(ctx, n_qkv, 11);
-    tb_write(ctx, &tq, qkv);
-    tb_write(ctx, &tdo, dout);
     struct ar_mem mask = {0};
     if (ac.mask) {
         tb_write(ctx, &tm, ac.mask);
         mask = tm.mem;
     }
+    /* A pass over NaNs first: nothing of it may reach the calls below (a padded head layout
+     * rewrites its padding on every call, core/attention.c). */
+    float *nans = malloc((n_qkv > n_out ? n_qkv : n_out) * sizeof *nans);
+    for (size_t i = 0; i < (n_qkv > n_out ? n_qkv : n_out); i++)
+        nans[i] = NAN;
+    tb_write(ctx, &tq, nans);
+    tb_write(ctx, &tdo, nans);
+    free(nans);
+    CHECK_OK(ctx, ar_attention_forward(att, ac.b, ac.t, tq.mem, mask, to.mem));
+    CHECK_OK(ctx, ar_attention_backward(att, tdo.mem, tdq.mem));
+    tb_write(ctx, &tq, qkv);
+    tb_write(ctx, &tdo, dout);
     /* A smaller call first: backward must use the last forward's shape and contents. */
     CHECK_OK(ctx, ar_attention_forward(att, 1, ac.t > 1 ? ac.t - 1 : 1, tq.mem,
                                        (struct ar_mem){0}, to.mem));
@@ -217,17 +227,22 @@ static void test_bad_input(struct ar_ctx *ctx)
 
 static void run_all_cases(struct ar_ctx *ctx);
 
-/* Every case under both softmax kernels (core/attention.c picks one per device type). */
+/* Every case under both softmax kernels and with the head size stored as it is and padded to
+ * a multiple of 64 (core/attention.c picks both per device type and head size). */
 int main(void)
 {
     struct ar_ctx *ctx = test_open_ctx();
-    static const char *const layouts[] = {"group", "item"};
-    for (int l = 0; l < 2; l++) {
-        setenv("ADARANK_SOFTMAX_ROWS", layouts[l], 1);
-        printf("softmax: one %s per row\n", layouts[l]);
-        run_all_cases(ctx);
-    }
+    static const char *const layouts[] = {"group", "item"}, *const pads[] = {"0", "64"};
+    for (int l = 0; l < 2; l++)
+        for (int p = 0; p < 2; p++) {
+            setenv("ADARANK_SOFTMAX_ROWS", layouts[l], 1);
+            setenv("ADARANK_ATTENTION_HEAD_PAD", pads[p], 1);
+            printf("softmax: one %s per row; head size padded to a multiple of %s\n", layouts[l],
+                   pads[p]);
+            run_all_cases(ctx);
+        }
     unsetenv("ADARANK_SOFTMAX_ROWS");
+    unsetenv("ADARANK_ATTENTION_HEAD_PAD");
     test_bad_input(ctx);
     ar_attention_free(NULL);
     ar_ctx_free(ctx);
