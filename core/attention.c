@@ -24,8 +24,9 @@
  * itself, copying every one of the B·H matrices to do so; on PoCL's CPU device (T = 128, 192
  * matrices, D = 32) the products with D output columns or rows took 10-13 ms a call, and over
  * DP = 64, twice the multiply-adds, 4.7-6.5 ms in the same forms; S = q·kᵀ and dP went from
- * 2.3 to 4.6 ms. Memory: the six per-head tensors double. ADARANK_ATTENTION_HEAD_PAD=N
- * overrides the choice: pad to a multiple of N, 0 for none.
+ * 2.3 to 4.6 ms. Memory: the six per-head tensors double. Calls with T < 64 keep D (see
+ * ar_attention_forward). ADARANK_ATTENTION_HEAD_PAD=N overrides the choice: pad to a multiple
+ * of N, 0 for none.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -45,7 +46,8 @@ struct ar_attention {
     struct ar_mem dprobs;    /* (B, H, T, T): dP, then dS in place, during backward */
     struct ar_mem dheads[3]; /* [0] (B, H, T, DP): out_h in forward, dout_h then dq in backward;
                               * [1] dkᵀ, [2] dvᵀ (B, H, DP, T) */
-    int dp;                  /* the head size as stored: D, or D padded (see the header) */
+    int dp_max;              /* the buffers' head size: D, or D padded (see the header) */
+    int dp;                  /* the last forward's stored head size: dp_max, or D when T is short */
     int b, t;             /* shape of the last forward; 0 before the first */
     bool row_per_item;       /* softmax kernels: one work-item per row (else a group per row) */
 };
@@ -93,6 +95,8 @@ static bool choose_row_per_item(const struct ar_ctx *ctx)
     return ctx->info.type == AR_DEVICE_TYPE_CPU;
 }
 
+#define PAD_MIN_TIME 64 /* shortest sequence whose per-head tensors are stored padded */
+
 /* The stored head size (see the header comment): D rounded up to a multiple of
  * ADARANK_ATTENTION_HEAD_PAD when that is set (0: no padding), else 64 for 32 ≤ D < 64 on CPU
  * devices, where it was measured, and D elsewhere. */
@@ -120,9 +124,9 @@ enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_di
     att->ctx = ctx;
     att->dims = *dims;
     att->row_per_item = choose_row_per_item(ctx);
-    att->dp = choose_padded_head(ctx, dims->head_size);
+    att->dp_max = choose_padded_head(ctx, dims->head_size);
     size_t bh = (size_t)dims->batch * (size_t)dims->heads;
-    size_t n_head = bh * (size_t)dims->time * (size_t)att->dp;
+    size_t n_head = bh * (size_t)dims->time * (size_t)att->dp_max;
     size_t n_probs = bh * (size_t)dims->time * (size_t)dims->time;
     for (int g = 0; g < 3 && st == AR_STATUS_OK; g++) {
         st = ar_mem_alloc(ctx, n_head, &att->heads[g]);
@@ -250,7 +254,12 @@ enum ar_status ar_attention_forward(struct ar_attention *att, int b, int t, stru
         return st;
     att->b = b;
     att->t = t;
-    size_t dp = (size_t)att->dp; /* the products run over the stored, padded head size */
+    /* Padding pays from T = 64 on. Shorter, the products stay on XgemmDirect either way (the
+     * PoCL tables send products below 64³ multiply-adds there), where twice the multiply-adds
+     * cost about twice the time: a MiniLM step at batch 16 × 32 took 6-16% longer padded; at
+     * 16 × 64, where the padded products reach the tiled kernel, 20-41% less. */
+    att->dp = t >= PAD_MIN_TIME ? att->dp_max : att->dims.head_size;
+    size_t dp = (size_t)att->dp; /* the products run over the stored head size */
     int c = att->dims.heads * att->dims.head_size;
     struct ar_mem q = att->heads[0], kt = att->heads[1], vt = att->heads[2];
     float scale = 1.0f / sqrtf((float)att->dims.head_size);
@@ -285,7 +294,7 @@ enum ar_status ar_attention_backward(struct ar_attention *att, struct ar_mem dou
         st = ar__ops_need(ctx, what, "dqkv", dqkv);
     if (st != AR_STATUS_OK)
         return st;
-    size_t t = (size_t)att->t, d = (size_t)att->dp; /* products over the padded head size */
+    size_t t = (size_t)att->t, d = (size_t)att->dp; /* products over the stored head size */
     int c = att->dims.heads * att->dims.head_size;
     struct ar_mem q = att->heads[0], kt = att->heads[1], vt = att->heads[2];
     struct ar_mem dq = att->dheads[0], dkt = att->dheads[1], dvt = att->dheads[2];
