@@ -2,11 +2,11 @@
  *
  * Shapes are checked here once, so a wrong shape anywhere in the engine becomes a clear
  * AR_STATUS_SHAPE_MISMATCH naming the operands instead of a CLBlast error code. */
+#include "internal.h" /* first: it sets CL_TARGET_OPENCL_VERSION for clblast_c.h */
+
 #include <stdio.h>
 
 #include <clblast_c.h>
-
-#include "internal.h"
 
 static enum ar_status clblast_fail(struct ar_ctx *ctx, CLBlastStatusCode code, const char *what,
                                    size_t m, size_t n, size_t k)
