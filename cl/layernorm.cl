@@ -6,7 +6,7 @@
  *
  * Work-items: one work-group of AR_WGS work-items per row (global = N·AR_WGS, local = AR_WGS);
  * each work-item strides over the row's columns, then a tree reduction in local memory combines
- * the partial sums. The variance is a second pass over the row (two-pass, not E[x²] − E[x]²,
+ * the partial sums. The _rows variants (CPU devices): one work-item per row, global ≥ N. The variance is a second pass over the row (two-pass, not E[x²] − E[x]²,
  * which cancels catastrophically when |mean| ≫ std).
  * Tunables: AR_WGS (power of two, set by the host with -D to the launch's local size).
  */
@@ -94,5 +94,101 @@ __kernel void layernorm_backward(int n, int c, __global const float *dy, uint dy
         float xh = (xr[j] - mu) * rs;
         float g = rs * (dyr[j] * gamma[gamma_off + j] - m1 - xh * m2);
         dxr[j] = accumulate ? dxr[j] + g : g;
+    }
+}
+
+/* The same two kernels with one work-item per row, for CPU devices (the host picks, see
+ * ar__ops_row_per_item): no local memory, no barriers, and the row walked eight floats at a time
+ * (vload8/vstore8, then a scalar tail), which PoCL compiles to SIMD where a per-row loop of
+ * scalars stays scalar. The sums are eight partial sums added at the end. On PoCL's CPU device
+ * each barrier region of the group kernels ran as its own loop over the work-group, for every
+ * one of the N rows. */
+
+/* Lanes of a float8 added. */
+inline float ln_lanes(float8 v)
+{
+    float4 a = v.lo + v.hi;
+    float2 b = a.lo + a.hi;
+    return b.lo + b.hi;
+}
+
+__kernel void layernorm_forward_rows(int n, int c, float eps, __global const float *x, uint x_off,
+                                     __global const float *gamma, uint gamma_off,
+                                     __global const float *beta, uint beta_off,
+                                     __global float *y, uint y_off, __global float *mean,
+                                     uint mean_off, __global float *rstd, uint rstd_off)
+{
+    int row = (int)get_global_id(0);
+    if (row >= n)
+        return;
+    __global const float *xr = x + x_off + (size_t)row * c;
+    __global const float *g = gamma + gamma_off, *bt = beta + beta_off;
+    __global float *yr = y + y_off + (size_t)row * c;
+    int vec = c & ~7;
+    float8 s8 = (float8)(0.0f);
+    for (int j = 0; j < vec; j += 8)
+        s8 += vload8(0, xr + j);
+    float s = ln_lanes(s8);
+    for (int j = vec; j < c; j++)
+        s += xr[j];
+    float mu = s / (float)c;
+    float8 q8 = (float8)(0.0f);
+    for (int j = 0; j < vec; j += 8) {
+        float8 d = vload8(0, xr + j) - mu;
+        q8 += d * d;
+    }
+    float q = ln_lanes(q8);
+    for (int j = vec; j < c; j++) {
+        float d = xr[j] - mu;
+        q += d * d;
+    }
+    float rs = rsqrt(q / (float)c + eps);
+    /* x[j..j+7] is read before y[j..j+7] is written: safe when y aliases x. */
+    for (int j = 0; j < vec; j += 8)
+        vstore8((vload8(0, xr + j) - mu) * rs * vload8(0, g + j) + vload8(0, bt + j), 0, yr + j);
+    for (int j = vec; j < c; j++)
+        yr[j] = (xr[j] - mu) * rs * g[j] + bt[j];
+    mean[mean_off + row] = mu;
+    rstd[rstd_off + row] = rs;
+}
+
+__kernel void layernorm_backward_rows(int n, int c, __global const float *dy, uint dy_off,
+                                      __global const float *x, uint x_off,
+                                      __global const float *gamma, uint gamma_off,
+                                      __global const float *mean, uint mean_off,
+                                      __global const float *rstd, uint rstd_off,
+                                      __global float *dx, uint dx_off, int accumulate)
+{
+    int row = (int)get_global_id(0);
+    if (row >= n)
+        return;
+    __global const float *dyr = dy + dy_off + (size_t)row * c;
+    __global const float *xr = x + x_off + (size_t)row * c;
+    __global const float *g = gamma + gamma_off;
+    __global float *dxr = dx + dx_off + (size_t)row * c;
+    float mu = mean[mean_off + row], rs = rstd[rstd_off + row];
+    int vec = c & ~7;
+    float8 a8 = (float8)(0.0f), b8 = (float8)(0.0f);
+    for (int j = 0; j < vec; j += 8) {
+        float8 dyh = vload8(0, dyr + j) * vload8(0, g + j);
+        a8 += dyh;
+        b8 += dyh * (vload8(0, xr + j) - mu) * rs;
+    }
+    float s1 = ln_lanes(a8), s2 = ln_lanes(b8);
+    for (int j = vec; j < c; j++) {
+        float dyh = dyr[j] * g[j];
+        s1 += dyh;
+        s2 += dyh * (xr[j] - mu) * rs;
+    }
+    float m1 = s1 / (float)c, m2 = s2 / (float)c; /* mean(dŷ), mean(dŷ·x̂) */
+    for (int j = 0; j < vec; j += 8) {
+        float8 xh = (vload8(0, xr + j) - mu) * rs;
+        float8 gr = rs * (vload8(0, dyr + j) * vload8(0, g + j) - m1 - xh * m2);
+        vstore8(accumulate ? vload8(0, dxr + j) + gr : gr, 0, dxr + j);
+    }
+    for (int j = vec; j < c; j++) {
+        float xh = (xr[j] - mu) * rs;
+        float gr = rs * (dyr[j] * g[j] - m1 - xh * m2);
+        dxr[j] = accumulate ? dxr[j] + gr : gr;
     }
 }

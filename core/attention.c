@@ -84,17 +84,6 @@ static enum ar_status check_dims(struct ar_ctx *ctx, const struct ar_attention_d
     return AR_STATUS_OK;
 }
 
-/* The softmaxes run one work-group per row on GPUs and one work-item per row on CPU devices
- * (the _rows kernels; cl/attention.cl says why). ADARANK_SOFTMAX_ROWS=group or =item overrides
- * the choice: for kernel development, and so the tests run both on one device. */
-static bool choose_row_per_item(const struct ar_ctx *ctx)
-{
-    const char *forced = getenv("ADARANK_SOFTMAX_ROWS");
-    if (forced && !strcmp(forced, "item")) return true;
-    if (forced && !strcmp(forced, "group")) return false;
-    return ctx->info.type == AR_DEVICE_TYPE_CPU;
-}
-
 #define PAD_MIN_TIME 64 /* shortest sequence whose per-head tensors are stored padded */
 
 /* The stored head size (see the header comment): D rounded up to a multiple of
@@ -123,7 +112,7 @@ enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_di
         return ar__fail(ctx, AR_STATUS_OUT_OF_MEMORY, "ar_attention_new: host struct");
     att->ctx = ctx;
     att->dims = *dims;
-    att->row_per_item = choose_row_per_item(ctx);
+    att->row_per_item = ar__ops_row_per_item(ctx); /* softmax: ops_internal.h */
     att->dp_max = choose_padded_head(ctx, dims->head_size);
     size_t bh = (size_t)dims->batch * (size_t)dims->heads;
     size_t n_head = bh * (size_t)dims->time * (size_t)att->dp_max;

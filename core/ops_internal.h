@@ -6,6 +6,8 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -30,6 +32,19 @@ static inline enum ar_status ar__ops_row_kernel(struct ar_ctx *ctx, const char *
     char defines[64];
     snprintf(defines, sizeof defines, "-DAR_WGS=%zu", ar__ops_row_wgs(ctx));
     return ar__kernel(ctx, family, defines, name, k);
+}
+
+/* Whether the row kernels (attention softmax, LayerNorm) run one work-item per row, their
+ * _rows variants, instead of one work-group per row. CPU devices take the _rows variants: PoCL
+ * runs each barrier region of a group-per-row kernel as its own loop over the work-group, paid
+ * once per row (cl/attention.cl, cl/layernorm.cl). ADARANK_ROW_KERNELS=group or =item overrides
+ * the choice: for kernel development, and so the tests run both on one device. */
+static inline bool ar__ops_row_per_item(const struct ar_ctx *ctx)
+{
+    const char *forced = getenv("ADARANK_ROW_KERNELS");
+    if (forced && !strcmp(forced, "item")) return true;
+    if (forced && !strcmp(forced, "group")) return false;
+    return ctx->info.type == AR_DEVICE_TYPE_CPU;
 }
 
 /* Launches a flat 1-D range of n work-items in groups of ar__ops_row_wgs (rounded up: the

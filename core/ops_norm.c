@@ -51,6 +51,8 @@ enum ar_status ar_layernorm_forward(struct ar_ctx *ctx, int n, int c, float eps,
                                     struct ar_mem mean, struct ar_mem rstd)
 {
     const char *what = "ar_layernorm_forward";
+    bool per_item = ar__ops_row_per_item(ctx);
+    const char *name = per_item ? "layernorm_forward_rows" : "layernorm_forward";
     enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
     if (st == AR_STATUS_OK && !(eps >= 0.0f))
         st = ar__fail(ctx, AR_STATUS_INVALID_ARGUMENT, "%s: eps=%g must be >= 0", what,
@@ -60,18 +62,19 @@ enum ar_status ar_layernorm_forward(struct ar_ctx *ctx, int n, int c, float eps,
                           {"mean", mean}, {"rstd", rstd});
     cl_kernel k;
     if (st == AR_STATUS_OK)
-        st = ar__ops_row_kernel(ctx, "layernorm", "layernorm_forward", &k);
+        st = ar__ops_row_kernel(ctx, "layernorm", name, &k);
     if (st != AR_STATUS_OK)
         return st;
     cl_uint x_off = ar__ops_off(x), g_off = ar__ops_off(gamma), b_off = ar__ops_off(beta),
             y_off = ar__ops_off(y), m_off = ar__ops_off(mean), r_off = ar__ops_off(rstd);
-    st = ar__args(ctx, k, "layernorm_forward", 15, AR__ARG(n), AR__ARG(c), AR__ARG(eps),
+    st = ar__args(ctx, k, name, 15, AR__ARG(n), AR__ARG(c), AR__ARG(eps),
                   AR__ARG(x.buf), AR__ARG(x_off), AR__ARG(gamma.buf), AR__ARG(g_off),
                   AR__ARG(beta.buf), AR__ARG(b_off), AR__ARG(y.buf), AR__ARG(y_off),
                   AR__ARG(mean.buf), AR__ARG(m_off), AR__ARG(rstd.buf), AR__ARG(r_off));
     if (st != AR_STATUS_OK)
         return st;
-    return ar__ops_launch_rows(ctx, k, "layernorm_forward", n);
+    return per_item ? ar__ops_launch_1d(ctx, k, name, (size_t)n)
+                    : ar__ops_launch_rows(ctx, k, name, n);
 }
 
 enum ar_status ar_layernorm_backward(struct ar_ctx *ctx, int n, int c, struct ar_mem dy,
@@ -79,23 +82,26 @@ enum ar_status ar_layernorm_backward(struct ar_ctx *ctx, int n, int c, struct ar
                                      struct ar_mem rstd, struct ar_mem dx, bool accumulate)
 {
     const char *what = "ar_layernorm_backward";
+    bool per_item = ar__ops_row_per_item(ctx);
+    const char *name = per_item ? "layernorm_backward_rows" : "layernorm_backward";
     enum ar_status st = ar__ops_check_nc(ctx, what, n, c);
     if (st == AR_STATUS_OK)
         st = AR__OPS_NEED(ctx, what, {"dy", dy}, {"x", x}, {"gamma", gamma}, {"mean", mean},
                           {"rstd", rstd}, {"dx", dx});
     cl_kernel k;
     if (st == AR_STATUS_OK)
-        st = ar__ops_row_kernel(ctx, "layernorm", "layernorm_backward", &k);
+        st = ar__ops_row_kernel(ctx, "layernorm", name, &k);
     if (st != AR_STATUS_OK)
         return st;
     cl_uint dy_off = ar__ops_off(dy), x_off = ar__ops_off(x), g_off = ar__ops_off(gamma),
             m_off = ar__ops_off(mean), r_off = ar__ops_off(rstd), dx_off = ar__ops_off(dx);
     cl_int acc = accumulate;
-    st = ar__args(ctx, k, "layernorm_backward", 15, AR__ARG(n), AR__ARG(c), AR__ARG(dy.buf),
+    st = ar__args(ctx, k, name, 15, AR__ARG(n), AR__ARG(c), AR__ARG(dy.buf),
                   AR__ARG(dy_off), AR__ARG(x.buf), AR__ARG(x_off), AR__ARG(gamma.buf),
                   AR__ARG(g_off), AR__ARG(mean.buf), AR__ARG(m_off), AR__ARG(rstd.buf),
                   AR__ARG(r_off), AR__ARG(dx.buf), AR__ARG(dx_off), AR__ARG(acc));
     if (st != AR_STATUS_OK)
         return st;
-    return ar__ops_launch_rows(ctx, k, "layernorm_backward", n);
+    return per_item ? ar__ops_launch_1d(ctx, k, name, (size_t)n)
+                    : ar__ops_launch_rows(ctx, k, name, n);
 }

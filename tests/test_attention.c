@@ -237,13 +237,13 @@ int main(void)
     static const char *const layouts[] = {"group", "item"}, *const pads[] = {"0", "64"};
     for (int l = 0; l < 2; l++)
         for (int p = 0; p < 2; p++) {
-            setenv("ADARANK_SOFTMAX_ROWS", layouts[l], 1);
+            setenv("ADARANK_ROW_KERNELS", layouts[l], 1);
             setenv("ADARANK_ATTENTION_HEAD_PAD", pads[p], 1);
             printf("softmax: one %s per row; head size padded to a multiple of %s\n", layouts[l],
                    pads[p]);
             run_all_cases(ctx);
         }
-    unsetenv("ADARANK_SOFTMAX_ROWS");
+    unsetenv("ADARANK_ROW_KERNELS");
     unsetenv("ADARANK_ATTENTION_HEAD_PAD");
     test_bad_input(ctx);
     ar_attention_free(NULL);

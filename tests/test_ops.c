@@ -550,9 +550,15 @@ int main(void)
     test_embedding(ctx, 7, 45, true);
     test_embedding(ctx, 39, 72, false);
     test_embedding(ctx, 1, 384, true);
-    const int ln_sizes[][2] = {{1, 72}, {7, 45}, {39, 72}, {3, 384}, {2, 1}};
-    for (int i = 0; i < 5; i++)
-        test_layernorm(ctx, ln_sizes[i][0], ln_sizes[i][1], i == 3 ? 1e-12f : 1e-5f);
+    /* Under both row kernels (one work-group or one work-item per row, ops_internal.h). */
+    const int ln_sizes[][2] = {{1, 72}, {7, 45}, {39, 72}, {3, 384}, {2, 1}, {5, 13}};
+    static const char *const row_kernels[] = {"group", "item"};
+    for (int r = 0; r < 2; r++) {
+        setenv("ADARANK_ROW_KERNELS", row_kernels[r], 1);
+        for (int i = 0; i < 6; i++)
+            test_layernorm(ctx, ln_sizes[i][0], ln_sizes[i][1], i == 3 ? 1e-12f : 1e-5f);
+    }
+    unsetenv("ADARANK_ROW_KERNELS");
     test_add_bias(ctx, 1, 45);
     test_add_bias(ctx, 39, 72);
     test_activation(ctx, AR_ACTIVATION_GELU, 20011);
