@@ -113,7 +113,9 @@ enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_di
     att->ctx = ctx;
     att->dims = *dims;
     att->row_per_item = ar__ops_row_per_item(ctx); /* softmax: ops_internal.h */
-    att->dp_max = choose_padded_head(ctx, dims->head_size);
+    /* A workspace that never sees T >= PAD_MIN_TIME never pads: no memory for it. */
+    att->dp_max = dims->time >= PAD_MIN_TIME ? choose_padded_head(ctx, dims->head_size)
+                                             : dims->head_size;
     size_t bh = (size_t)dims->batch * (size_t)dims->heads;
     size_t n_head = bh * (size_t)dims->time * (size_t)att->dp_max;
     size_t n_probs = bh * (size_t)dims->time * (size_t)dims->time;
