@@ -144,14 +144,6 @@ __kernel void attention_softmax_backward(int rows, int t, __global const float *
  * a different rounding order from the group kernels (each within float32 rounding of the
  * exact sum; test_attention compares both with a double reference). */
 
-/* Lanes of a float8 combined: op 0 sum, 1 max. */
-inline float att_lanes(float8 v, int op)
-{
-    float4 a = op ? fmax(v.lo, v.hi) : v.lo + v.hi;
-    float2 b = op ? fmax(a.lo, a.hi) : a.lo + a.hi;
-    return op ? fmax(b.lo, b.hi) : b.lo + b.hi;
-}
-
 /* Eight keys' mask: all-ones lanes where the key is dropped (key_mask 0). */
 inline int8 att_dropped8(__global const float *km, int j, int has_mask)
 {
@@ -171,19 +163,22 @@ __kernel void attention_softmax_forward_rows(int b, int h, int t, int causal,
     __global const float *km = key_mask + key_mask_off + (size_t)bi * t;
     __global float *sr = s + s_off + (size_t)row * t;
     float8 m8 = (float8)(-INFINITY);
-    for (int j = 0; j < vec; j += 8)
-        m8 = fmax(m8, select(vload8(0, sr + j), (float8)(-INFINITY), att_dropped8(km, j, has_mask)));
-    float m = att_lanes(m8, 1);
+    for (int j = 0; j < vec; j += 8) {
+        float8 v = vload8(0, sr + j);
+        m8 = fmax(m8, select(v, (float8)(-INFINITY), att_dropped8(km, j, has_mask)));
+    }
+    float m = ar_max8(m8);
     for (int j = vec; j < keys; j++)
         if (!has_mask || km[j] != 0.0f)
             m = fmax(m, sr[j]);
     float8 sum8 = (float8)(0.0f);
     for (int j = 0; j < vec; j += 8) {
-        float8 e = select(exp(vload8(0, sr + j) - m), (float8)(0.0f), att_dropped8(km, j, has_mask));
+        float8 e = exp(vload8(0, sr + j) - m);
+        e = select(e, (float8)(0.0f), att_dropped8(km, j, has_mask));
         vstore8(e, 0, sr + j);
         sum8 += e;
     }
-    float sum = att_lanes(sum8, 0);
+    float sum = ar_sum8(sum8);
     for (int j = vec; j < keys; j++) {
         float e = !has_mask || km[j] != 0.0f ? exp(sr[j] - m) : 0.0f;
         sr[j] = e;
@@ -208,7 +203,7 @@ __kernel void attention_softmax_backward_rows(int rows, int t, __global const fl
     float8 dot8 = (float8)(0.0f);
     for (int j = 0; j < vec; j += 8)
         dot8 += vload8(0, pr + j) * vload8(0, dr + j);
-    float dot = att_lanes(dot8, 0);
+    float dot = ar_sum8(dot8);
     for (int j = vec; j < t; j++)
         dot += pr[j] * dr[j];
     for (int j = 0; j < vec; j += 8)

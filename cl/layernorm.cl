@@ -104,14 +104,6 @@ __kernel void layernorm_backward(int n, int c, __global const float *dy, uint dy
  * each barrier region of the group kernels ran as its own loop over the work-group, for every
  * one of the N rows. */
 
-/* Lanes of a float8 added. */
-inline float ln_lanes(float8 v)
-{
-    float4 a = v.lo + v.hi;
-    float2 b = a.lo + a.hi;
-    return b.lo + b.hi;
-}
-
 __kernel void layernorm_forward_rows(int n, int c, float eps, __global const float *x, uint x_off,
                                      __global const float *gamma, uint gamma_off,
                                      __global const float *beta, uint beta_off,
@@ -128,7 +120,7 @@ __kernel void layernorm_forward_rows(int n, int c, float eps, __global const flo
     float8 s8 = (float8)(0.0f);
     for (int j = 0; j < vec; j += 8)
         s8 += vload8(0, xr + j);
-    float s = ln_lanes(s8);
+    float s = ar_sum8(s8);
     for (int j = vec; j < c; j++)
         s += xr[j];
     float mu = s / (float)c;
@@ -137,7 +129,7 @@ __kernel void layernorm_forward_rows(int n, int c, float eps, __global const flo
         float8 d = vload8(0, xr + j) - mu;
         q8 += d * d;
     }
-    float q = ln_lanes(q8);
+    float q = ar_sum8(q8);
     for (int j = vec; j < c; j++) {
         float d = xr[j] - mu;
         q += d * d;
@@ -174,7 +166,7 @@ __kernel void layernorm_backward_rows(int n, int c, __global const float *dy, ui
         a8 += dyh;
         b8 += dyh * (vload8(0, xr + j) - mu) * rs;
     }
-    float s1 = ln_lanes(a8), s2 = ln_lanes(b8);
+    float s1 = ar_sum8(a8), s2 = ar_sum8(b8);
     for (int j = vec; j < c; j++) {
         float dyh = dyr[j] * g[j];
         s1 += dyh;

@@ -29,3 +29,19 @@ inline float ar_uniform(uint seed_lo, uint seed_hi, uint stream, uint index)
     uint h = ar_hash(seed_lo ^ ar_hash(seed_hi ^ ar_hash(stream ^ ar_hash(index))));
     return (float)(h >> 8) * (1.0f / 16777216.0f);
 }
+
+/* The eight lanes of a float8 added, or their maximum: the end of a row walked eight floats at a
+ * time (the _rows kernels of attention and LayerNorm). */
+inline float ar_sum8(float8 v)
+{
+    float4 a = v.lo + v.hi;
+    float2 b = a.lo + a.hi;
+    return b.lo + b.hi;
+}
+
+inline float ar_max8(float8 v)
+{
+    float4 a = fmax(v.lo, v.hi);
+    float2 b = fmax(a.lo, a.hi);
+    return fmax(b.lo, b.hi);
+}

@@ -30,7 +30,6 @@
  */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "ops_internal.h"
 
@@ -141,13 +140,14 @@ enum ar_status ar_attention_new(struct ar_ctx *ctx, const struct ar_attention_di
     return AR_STATUS_OK;
 }
 
-/* permute: the (B, T, C) view src, rows ld floats apart, into the per-head dst (B, H, T, DP),
- * or (B, H, DP, T) when transposed, padding zeroed; unpermute: the per-head src back into the
- * view dst, padding left out. */
-static enum ar_status permute(struct ar_attention *att, const char *name, struct ar_mem src,
+/* The (B, T, C) view src, rows ld floats apart, into the per-head dst (B, H, T, DP), or
+ * (B, H, DP, T) when transposed, padding zeroed; inverse: the per-head src back into the view
+ * dst, padding left out. */
+static enum ar_status permute(struct ar_attention *att, bool inverse, struct ar_mem src,
                               struct ar_mem dst, int ld, bool transposed)
 {
     struct ar_ctx *ctx = att->ctx;
+    const char *name = inverse ? "attention_unpermute" : "attention_permute";
     cl_kernel k;
     enum ar_status st = ar__ops_row_kernel(ctx, "attention", name, &k);
     if (st != AR_STATUS_OK)
@@ -162,7 +162,7 @@ static enum ar_status permute(struct ar_attention *att, const char *name, struct
         return st;
     /* Work-groups of one head vector (the permute writes its padding too) when the device
      * allows, else the driver's choice. */
-    size_t width = strcmp(name, "attention_permute") ? (size_t)d : (size_t)dp;
+    size_t width = inverse ? (size_t)d : (size_t)dp;
     size_t global[3] = {width, (size_t)h, (size_t)att->b * att->t};
     size_t local[3] = {width, 1, 1};
     bool fits = width <= ctx->info.max_work_group_size;
@@ -172,9 +172,8 @@ static enum ar_status permute(struct ar_attention *att, const char *name, struct
 /* One launch of a softmax kernel over the B·H·T rows; args already set. */
 static enum ar_status launch_rows(struct ar_attention *att, cl_kernel k, const char *name)
 {
-    size_t wgs = ar__ops_row_wgs(att->ctx), rows = (size_t)att->b * att->dims.heads * att->t;
-    size_t global = att->row_per_item ? rows : rows * wgs;
-    return ar__launch(att->ctx, k, name, 1, &global, &wgs);
+    size_t rows = (size_t)att->b * att->dims.heads * att->t;
+    return ar__ops_launch_rows_as(att->ctx, k, name, rows, att->row_per_item);
 }
 
 static enum ar_status softmax_forward(struct ar_attention *att, struct ar_mem key_mask)
@@ -255,7 +254,7 @@ enum ar_status ar_attention_forward(struct ar_attention *att, int b, int t, stru
     struct ar_mem q = att->heads[0], kt = att->heads[1], vt = att->heads[2];
     float scale = 1.0f / sqrtf((float)att->dims.head_size);
     for (int g = 0; g < 3 && st == AR_STATUS_OK; g++) /* q, kᵀ, vᵀ: column blocks of qkv */
-        st = permute(att, "attention_permute", ar_mem_at(qkv, (size_t)g * c), att->heads[g],
+        st = permute(att, false, ar_mem_at(qkv, (size_t)g * c), att->heads[g],
                      3 * c, g > 0);
     if (st == AR_STATUS_OK) /* S = q·kᵀ/sqrt(D) */
         st = heads_gemm(att, false, false, t, t, dp, scale, q, kt, att->probs);
@@ -264,7 +263,7 @@ enum ar_status ar_attention_forward(struct ar_attention *att, int b, int t, stru
     if (st == AR_STATUS_OK) /* out_h = P·v = P·(vᵀ)ᵀ */
         st = heads_gemm(att, false, true, t, dp, t, 1.0f, att->probs, vt, att->dheads[0]);
     if (st == AR_STATUS_OK)
-        st = permute(att, "attention_unpermute", att->dheads[0], out, c, false);
+        st = permute(att, true, att->dheads[0], out, c, false);
     if (st != AR_STATUS_OK)
         att->b = att->t = 0;
     return st;
@@ -291,7 +290,7 @@ enum ar_status ar_attention_backward(struct ar_attention *att, struct ar_mem dou
     struct ar_mem dq = att->dheads[0], dkt = att->dheads[1], dvt = att->dheads[2];
     struct ar_mem dout_h = dq; /* dq is written last, after dout_h's two readers */
     float scale = 1.0f / sqrtf((float)att->dims.head_size);
-    st = permute(att, "attention_permute", dout, dout_h, c, false);
+    st = permute(att, false, dout, dout_h, c, false);
     if (st == AR_STATUS_OK) /* dvᵀ = (Pᵀ·dout_h)ᵀ = dout_hᵀ·P */
         st = heads_gemm(att, true, false, d, t, t, 1.0f, dout_h, att->probs, dvt);
     if (st == AR_STATUS_OK) /* dP = dout_h·vᵀ */
@@ -303,7 +302,7 @@ enum ar_status ar_attention_backward(struct ar_attention *att, struct ar_mem dou
     if (st == AR_STATUS_OK) /* dq = dS·k/sqrt(D) = dS·(kᵀ)ᵀ/sqrt(D) */
         st = heads_gemm(att, false, true, t, d, t, scale, att->dprobs, kt, dq);
     for (int g = 0; g < 3 && st == AR_STATUS_OK; g++) /* dq, dk, dv: column blocks of dqkv */
-        st = permute(att, "attention_unpermute", att->dheads[g], ar_mem_at(dqkv, (size_t)g * c),
+        st = permute(att, true, att->dheads[g], ar_mem_at(dqkv, (size_t)g * c),
                      3 * c, g > 0);
     return st;
 }

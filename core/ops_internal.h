@@ -56,13 +56,21 @@ static inline enum ar_status ar__ops_launch_1d(struct ar_ctx *ctx, cl_kernel k, 
     return ar__launch(ctx, k, name, 1, &n, &local);
 }
 
-/* Launches one work-group of ar__ops_row_wgs work-items per row, n rows: the row reductions,
- * whose kernels were built with the same size as AR_WGS (ar__ops_row_kernel). */
+/* Launches a row kernel over n rows: one work-group of ar__ops_row_wgs work-items per row (the
+ * group-per-row reductions, built with the same size as AR_WGS, ar__ops_row_kernel), or one
+ * work-item per row for the _rows variants (per_item, see ar__ops_row_per_item). */
+static inline enum ar_status ar__ops_launch_rows_as(struct ar_ctx *ctx, cl_kernel k,
+                                                    const char *name, size_t n, bool per_item)
+{
+    size_t wgs = ar__ops_row_wgs(ctx), global = per_item ? n : n * wgs;
+    return ar__launch(ctx, k, name, 1, &global, &wgs);
+}
+
+/* One work-group per row, n rows (ar__ops_launch_rows_as). */
 static inline enum ar_status ar__ops_launch_rows(struct ar_ctx *ctx, cl_kernel k, const char *name,
                                                  int n)
 {
-    size_t wgs = ar__ops_row_wgs(ctx), global = (size_t)n * wgs;
-    return ar__launch(ctx, k, name, 1, &global, &wgs);
+    return ar__ops_launch_rows_as(ctx, k, name, (size_t)n, false);
 }
 
 /* Launches a 2-D (cols, rows) range, one work-item per element, in groups of one row segment

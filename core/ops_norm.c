@@ -73,8 +73,7 @@ enum ar_status ar_layernorm_forward(struct ar_ctx *ctx, int n, int c, float eps,
                   AR__ARG(mean.buf), AR__ARG(m_off), AR__ARG(rstd.buf), AR__ARG(r_off));
     if (st != AR_STATUS_OK)
         return st;
-    return per_item ? ar__ops_launch_1d(ctx, k, name, (size_t)n)
-                    : ar__ops_launch_rows(ctx, k, name, n);
+    return ar__ops_launch_rows_as(ctx, k, name, (size_t)n, per_item);
 }
 
 enum ar_status ar_layernorm_backward(struct ar_ctx *ctx, int n, int c, struct ar_mem dy,
@@ -102,6 +101,5 @@ enum ar_status ar_layernorm_backward(struct ar_ctx *ctx, int n, int c, struct ar
                   AR__ARG(r_off), AR__ARG(dx.buf), AR__ARG(dx_off), AR__ARG(acc));
     if (st != AR_STATUS_OK)
         return st;
-    return per_item ? ar__ops_launch_1d(ctx, k, name, (size_t)n)
-                    : ar__ops_launch_rows(ctx, k, name, n);
+    return ar__ops_launch_rows_as(ctx, k, name, (size_t)n, per_item);
 }
