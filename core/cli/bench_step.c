@@ -272,61 +272,69 @@ static enum ar_status time_steps(struct ar_ctx *ctx, struct ar_model *model,
 
 /* Medians over the rounds: PyTorch runs right after each round of adarank-cl's steps, so a
  * round's ratio compares two measurements taken a minute apart, and the median of the rounds'
- * ratios is steadier on a shared machine than one ratio of two separate runs. */
+ * ratios is steadier on a shared machine than one ratio of two separate runs. The figures of
+ * each round are kept as series of R values in one block. */
+enum round_series { OURS_STEP, OURS_FORWARD, OURS_BACKWARD, OURS_OPTIMIZER, OURS_CPU, TORCH_STEP,
+                    TORCH_CPU, WALL_RATIO, CPU_RATIO, SERIES };
+
 struct rounds {
-    double *v; /* 7 arrays of R: ours step, forward, backward, optimizer, cpu; torch step, cpu */
-    int R, torch_ok;
+    double *v; /* SERIES series of R values, then R for bench_median to sort */
+    int R;
 };
 
-static void rounds_reduce(struct rounds *rd, int done, struct step_result *r,
-                          struct torch_result *t)
+static double *series(const struct rounds *rd, enum round_series s)
 {
-    double *v = rd->v, *tmp = v + 7 * rd->R;
-    int R = rd->R;
-    r->step_s = bench_median(memcpy(tmp, v, (size_t)done * sizeof *v), done);
-    for (int p = 0; p < 3; p++)
-        r->phase_s[p] = bench_median(memcpy(tmp, v + (p + 1) * R, (size_t)done * sizeof *v), done);
-    r->cpu_s = bench_median(memcpy(tmp, v + 4 * R, (size_t)done * sizeof *v), done);
-    if (rd->torch_ok < done || !t->ok) return;
-    t->step_s = bench_median(memcpy(tmp, v + 5 * R, (size_t)done * sizeof *v), done);
-    t->cpu_s = bench_median(memcpy(tmp, v + 6 * R, (size_t)done * sizeof *v), done);
-    for (int k = 0; k < done; k++)
-        tmp[k] = v[k] / v[5 * R + k];
-    r->ratio = bench_median(tmp, done);
-    if (t->cpu_s > 0) {
-        for (int k = 0; k < done; k++)
-            tmp[k] = v[4 * R + k] / v[6 * R + k];
-        r->cpu_ratio = bench_median(tmp, done);
-    }
+    return rd->v + (size_t)s * (size_t)rd->R;
+}
+
+/* The median of the first n values of a series (left in place: sorted in the spare series). */
+static double rounds_median(const struct rounds *rd, enum round_series s, int n)
+{
+    double *spare = series(rd, SERIES);
+    memcpy(spare, series(rd, s), (size_t)n * sizeof *spare);
+    return bench_median(spare, n);
 }
 
 static enum ar_status time_rounds(struct ar_ctx *ctx, struct ar_model *model,
                                   const struct ar_batch *batch, const struct step_options *o,
                                   struct step_result *r, struct torch_result *t)
 {
-    struct rounds rd = {malloc((size_t)o->rounds * 8 * sizeof(double)), o->rounds, 0};
+    struct rounds rd = {malloc((size_t)o->rounds * (SERIES + 1) * sizeof(double)), o->rounds};
     if (!rd.v) return AR_STATUS_OUT_OF_MEMORY;
     enum ar_status st = AR_STATUS_OK;
-    int done = 0;
+    int done = 0, torch_done = 0; /* PyTorch stops at its first failure */
     float loss_first = NAN;
     for (; done < o->rounds && st == AR_STATUS_OK; done++) {
         st = time_steps(ctx, model, batch, o, r);
         if (st != AR_STATUS_OK) break;
         if (done == 0) loss_first = r->loss_first;
-        rd.v[done] = r->step_s, rd.v[4 * rd.R + done] = r->cpu_s;
+        series(&rd, OURS_STEP)[done] = r->step_s;
         for (int p = 0; p < 3; p++)
-            rd.v[(p + 1) * rd.R + done] = r->phase_s[p];
-        if (rd.torch_ok == done && (done == 0 || t->ok)) {
+            series(&rd, OURS_FORWARD + p)[done] = r->phase_s[p];
+        series(&rd, OURS_CPU)[done] = r->cpu_s;
+        if (torch_done == done) {
             step_run_torch(o, r->labels, t);
             if (t->ok) {
-                rd.v[5 * rd.R + done] = t->step_s, rd.v[6 * rd.R + done] = t->cpu_s;
-                rd.torch_ok++;
+                series(&rd, TORCH_STEP)[done] = t->step_s;
+                series(&rd, TORCH_CPU)[done] = t->cpu_s;
+                series(&rd, WALL_RATIO)[done] = r->step_s / t->step_s;
+                series(&rd, CPU_RATIO)[done] = t->cpu_s > 0 ? r->cpu_s / t->cpu_s : 0;
+                torch_done++;
             }
         }
     }
     if (st == AR_STATUS_OK) {
         r->loss_first = loss_first;
-        rounds_reduce(&rd, done, r, t);
+        r->step_s = rounds_median(&rd, OURS_STEP, done);
+        for (int p = 0; p < 3; p++)
+            r->phase_s[p] = rounds_median(&rd, OURS_FORWARD + p, done);
+        r->cpu_s = rounds_median(&rd, OURS_CPU, done);
+        if (torch_done == done) { /* PyTorch ran in every round */
+            t->step_s = rounds_median(&rd, TORCH_STEP, done);
+            t->cpu_s = rounds_median(&rd, TORCH_CPU, done);
+            r->ratio = rounds_median(&rd, WALL_RATIO, done);
+            if (t->cpu_s > 0) r->cpu_ratio = rounds_median(&rd, CPU_RATIO, done);
+        }
     }
     free(rd.v);
     return st;
